@@ -1,0 +1,25 @@
+"""cyconv: fast, correct 2-D convolution on the CPU.
+
+Cython kernels, parallel with OpenMP, compiled for several instruction sets
+and chosen at import. The public API:
+
+* :func:`conv2d` - a convolution layer (``torch.nn.functional.conv2d``);
+* :func:`correlate2d`, :func:`convolve2d` - ``scipy.signal`` 2-D filters,
+  extended to stacks of images;
+* :func:`output_shape` - the output-size formula;
+* :func:`show_config` - build and runtime configuration;
+* :mod:`cyconv.reference` - the same functions in plain NumPy.
+"""
+from ._version import __version__
+from ._conv import conv2d, convolve2d, correlate2d
+from ._shapes import output_shape
+from ._config import show_config
+
+__all__ = [
+    "__version__",
+    "conv2d",
+    "convolve2d",
+    "correlate2d",
+    "output_shape",
+    "show_config",
+]

@@ -1,0 +1,480 @@
+"""Public convolution functions: validate, prepare, call the compiled kernel."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _dispatch
+from ._args import (
+    BOUNDARIES,
+    IntOrPair,
+    PaddingSpec,
+    as_array,
+    compute_dtype,
+    padding_mode as _padding_mode,
+    resolve_threads,
+)
+from ._shapes import ConvGeometry, _fmt, conv_geometry
+
+ArrayLike = Any
+
+# Staging-panel budgets (bytes per thread). The channel-mixing panel holds the
+# input rows of one work item for every channel of a group and should stay in
+# L2; the per-channel panel holds a few rows of one plane.
+_MIX_PANEL_BYTES = 192 * 1024
+_PLANE_PANEL_BYTES = 96 * 1024
+# Packed weights of one output-channel block and one input-channel block.
+_WEIGHT_BLOCK_BYTES = 96 * 1024
+# Aim for at least this many work items per thread, for load balance.
+_ITEMS_PER_THREAD = 4
+
+
+def _threads(n_threads: Any) -> int:
+    k = _dispatch.kernels()
+    return resolve_threads(n_threads, k.max_threads(), k.openmp_enabled())
+
+
+def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.ndarray:
+    """Source index of each of ``length`` positions of a padded axis, -1 for the fill value.
+
+    Position ``t`` of the padded axis is input index ``t - before``, folded
+    back into ``[0, n)`` by ``mode`` exactly as ``numpy.pad`` does, for pads
+    of any width: ``"edge"`` clamps, ``"wrap"`` is periodic with period
+    ``n``, ``"symmetric"`` mirrors with the edge repeated (period ``2n``),
+    ``"reflect"`` without it (period ``2n - 2``). ``"constant"`` positions
+    outside the input, and positions past ``n + before + after`` (read only
+    by vector lanes whose results are discarded), are -1.
+    """
+    t = np.arange(-before, length - before, dtype=np.intp)
+    if mode == "edge":
+        m = np.clip(t, 0, n - 1)
+    elif mode == "wrap":
+        m = t % n
+    elif mode == "symmetric":
+        m = t % (2 * n)
+        m = np.where(m < n, m, 2 * n - 1 - m)
+    elif mode == "reflect" and n > 1:
+        m = t % (2 * n - 2)
+        m = np.where(m < n, m, 2 * n - 2 - m)
+    elif mode == "reflect":
+        m = np.zeros_like(t)
+    else:
+        m = np.where((t >= 0) & (t < n), t, -1)
+    m[t >= n + after] = -1
+    return m
+
+
+def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype, inputs) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`out` must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"`out` has shape {_fmt(out.shape)}, expected {_fmt(shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"`out` has dtype {out.dtype}, expected {dtype} (the result dtype)")
+    if not out.flags.c_contiguous:
+        raise ValueError("`out` must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("`out` is read-only")
+    for arr, name in inputs:
+        if isinstance(arr, np.ndarray) and np.may_share_memory(out, arr):
+            raise ValueError(f"`out` overlaps `{name}`; pass a separate array")
+    return out
+
+
+def _row_block(rows: int, row_bytes: int, fixed_bytes: int, budget: int) -> int:
+    """Largest number of output rows whose staged input fits ``budget``."""
+    if row_bytes <= 0:
+        return rows
+    return int(max(1, min(rows, (budget - fixed_bytes) // row_bytes)))
+
+
+def _conv_mix(x, w, b, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
+    k = _dispatch.kernels()
+    f32 = x.dtype == np.float32
+    OB = k.OB_F32 if f32 else k.OB_F64
+    Cg = geo.C // geo.groups
+    Og = geo.O // geo.groups
+    nob = -(-Og // OB)
+    ksz = Cg * geo.kH * geo.kW
+    wpack = np.empty(geo.groups * nob * ksz * OB, dtype=x.dtype)
+    (k.pack_weights_f32 if f32 else k.pack_weights_f64)(
+        w.reshape(-1), wpack, geo.O, geo.groups, Cg, geo.kH * geo.kW, nt)
+    bpack = np.zeros((geo.groups, nob * OB), dtype=x.dtype)
+    if b is not None:
+        bpack[:, :Og] = b.reshape(geo.groups, Og)
+
+    # Input channels per reduction block: one block of packed weights stays in cache.
+    CB = max(1, min(Cg, _WEIGHT_BLOCK_BYTES // (geo.kH * geo.kW * OB * x.itemsize)))
+    CB = -(-Cg // -(-Cg // CB))  # equal blocks
+    # Work items: (image, block of R output rows, group, chunk of channel blocks).
+    Wp = colmap.shape[0]
+    item = x.itemsize
+    R = _row_block(geo.Ho, Cg * geo.sh * Wp * item,
+                   Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * item, _MIX_PANEL_BYTES)
+    want = _ITEMS_PER_THREAD * nt
+    base = geo.N * geo.groups
+    n_oc = 1
+    if base * -(-geo.Ho // R) < want:
+        n_oc = min(nob, -(-want // (base * -(-geo.Ho // R))))
+    obs_per_chunk = -(-nob // n_oc)
+    n_oc = -(-nob // obs_per_chunk)
+    if base * n_oc * -(-geo.Ho // R) < want:
+        R = max(1, -(-geo.Ho // -(-want // (base * n_oc))))
+    (k.conv_mix_f32 if f32 else k.conv_mix_f64)(
+        x.reshape(-1), wpack, bpack.reshape(-1), out.reshape(-1), rowmap, colmap,
+        geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
+        geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
+        R, obs_per_chunk, CB, nt)
+
+
+def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh, osw,
+                kH, kW, sh, sw, dh, dw, pads, Ho, Wo, mode, fill, nt) -> None:
+    """Per-plane correlation of ``len(in_off)`` planes (see ``conv_planes_*``)."""
+    k = _dispatch.kernels()
+    f32 = x.dtype == np.float32
+    CW = k.CHUNK_F32 if f32 else k.CHUNK_F64
+    pt, pb, pl, pr = pads
+    Hp = (Ho - 1) * sh + (kH - 1) * dh + 1
+    Wp = (Wo - 1) * sw + (kW - 1) * dw + 1
+    if sw == 1:  # room for the last full vector chunk of each row
+        Wp = max(Wp, -(-Wo // CW) * CW + (kW - 1) * dw)
+    rowmap = _index_map(H, pt, pb, mode, Hp)
+    colmap = _index_map(W, pl, pr, mode, Wp)
+    P = in_off.shape[0]
+    R = _row_block(Ho, sh * Wp * x.itemsize, ((kH - 1) * dh + 1 - sh) * Wp * x.itemsize,
+                   _PLANE_PANEL_BYTES)
+    want = _ITEMS_PER_THREAD * nt
+    if P * -(-Ho // R) < want:
+        R = max(1, -(-Ho // -(-want // P)))
+    (k.conv_planes_f32 if f32 else k.conv_planes_f64)(
+        x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
+        in_off, k_off, out_off, rowmap, colmap, H, W, ish, isw, osh, osw,
+        kH, kW, sh, sw, dh, dw, pl, Ho, Wo, float(fill), R, nt)
+
+
+def _conv_depthwise(x, w, b, out, geo: ConvGeometry, mode: str, nt: int) -> None:
+    """Convolution with one input channel per group, as independent planes."""
+    N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
+    Og = O // geo.groups
+    n = np.arange(N, dtype=np.intp)[:, None]
+    o = np.arange(O, dtype=np.intp)[None, :]
+    c = o // Og
+    if geo.nhwc:
+        in_off = n * (H * W * C) + c
+        out_off = n * (geo.Ho * geo.Wo * O) + o
+        ish, isw, osh, osw = W * C, C, geo.Wo * O, O
+    else:
+        in_off = (n * C + c) * (H * W)
+        out_off = (n * O + o) * (geo.Ho * geo.Wo)
+        ish, isw, osh, osw = W, 1, geo.Wo, 1
+    k_off = np.broadcast_to(o * (geo.kH * geo.kW), (N, O))
+    bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
+    _run_planes(x, w, bias, out, np.ascontiguousarray(in_off.ravel()),
+                np.ascontiguousarray(k_off.ravel()), np.ascontiguousarray(out_off.ravel()),
+                H, W, ish, isw, osh, osw, geo.kH, geo.kW, geo.sh, geo.sw, geo.dh, geo.dw,
+                (geo.pt, geo.pb, geo.pl, geo.pr), geo.Ho, geo.Wo, mode, 0.0, nt)
+
+
+def conv2d(
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: IntOrPair = 1,
+    padding: PaddingSpec = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCHW",
+    out: Optional[np.ndarray] = None,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D convolution layer (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Each output channel ``o`` is the 3-D cross-correlation of the input
+    channels of its group with ``weight[o]``, plus ``bias[o]``::
+
+        out[n, o, i, j] = bias[o] + sum_{c, kh, kw} x[n, g*Cg + c, i*sh + kh*dh - top,
+                                                          j*sw + kw*dw - left] * weight[o, c, kh, kw]
+
+    where ``g`` is the group of ``o`` and ``Cg = C / groups``. Input outside
+    the image comes from ``padding_mode``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or ``(C, H, W)``; with ``layout="NHWC"``,
+        ``(N, H, W, C)`` or ``(H, W, C)``.
+    weight : array_like
+        ``(out_channels, in_channels / groups, kH, kW)`` (for either layout).
+    bias : array_like, optional
+        ``(out_channels,)``.
+    stride, dilation : int or (int, int)
+        Step of the sliding window and spacing of the kernel taps, >= 1.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same"
+        Rows/columns added on each side: one amount for all four sides,
+        ``(pad_h, pad_w)``, or ``((top, bottom), (left, right))``. ``"same"``
+        gives ``ceil(H / stride)`` outputs per axis, the odd extra row/column
+        at the bottom/right (PyTorch's and TensorFlow's convention; with
+        ``stride > 1`` TensorFlow's rule, which PyTorch refuses).
+    groups : int
+        Input and output channels are split into ``groups`` independent
+        groups; ``groups == in_channels`` is a depthwise convolution.
+    padding_mode : str
+        ``"zeros"`` (alias ``"constant"``), ``"reflect"``, ``"replicate"``
+        (``"edge"``), ``"circular"`` (``"wrap"``) or ``"symmetric"``. Padding
+        follows ``numpy.pad`` with the corresponding mode, including pads
+        wider than the input (which PyTorch refuses for ``"reflect"``).
+    layout : {"NCHW", "NHWC"}
+        Memory order of ``input`` and of the result (channels last with
+        ``"NHWC"``); computed directly, without a transposed copy.
+    out : numpy.ndarray, optional
+        C-contiguous array of the exact output shape and dtype to write to;
+        it is returned. It must not overlap the inputs.
+    n_threads : int, optional
+        ``None``: OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl);
+        ``k > 0``: ``k`` threads; ``-1``: all CPUs, ``-2`` all but one, ...
+        The result is identical for every thread count.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape :func:`cyconv.output_shape` gives; float32 if every operand is
+        float32 or float16, else float64 (integers and bool compute in
+        float64).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not fit, bad stride/padding/dilation/groups, unknown
+        mode strings, an empty output, a bad ``out``.
+    TypeError
+        Complex or non-numeric arrays, non-integer sizes.
+
+    See Also
+    --------
+    output_shape : the shape without computing.
+    cyconv.reference.conv2d : the same in readable NumPy.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 2, 2), dtype=np.float32)
+    >>> cyconv.conv2d(x, w)[0, 0]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]], dtype=float32)
+    >>> cyconv.conv2d(x, w, padding="same", stride=2).shape
+    (1, 1, 2, 2)
+    """
+    x = as_array(input, "input")
+    w = as_array(weight, "weight")
+    operands = [(x, "input"), (w, "weight")]
+    b = None
+    if bias is not None:
+        b = as_array(bias, "bias")
+        operands.append((b, "bias"))
+    dtype = compute_dtype(*operands)
+    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
+    mode = _padding_mode(padding_mode)
+    if b is not None and b.shape != (geo.O,):
+        raise ValueError(
+            f"`bias` must have shape ({geo.O},) (out_channels), got {_fmt(b.shape)}"
+        )
+    nt = _threads(n_threads)
+    shape = geo.out_shape
+    if out is None:
+        _check_size(shape, dtype, "the output")
+        result = np.empty(shape, dtype=dtype)
+    else:
+        result = _check_out(out, shape, dtype, [(input, "input"), (weight, "weight"),
+                                                (bias, "bias")])
+    if geo.N == 0:
+        return result
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if b is not None:
+        b = np.ascontiguousarray(b, dtype=dtype)
+    if geo.C // geo.groups == 1:
+        _conv_depthwise(x, w, b, result, geo, mode, nt)
+    else:
+        Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+        Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
+        rowmap = _index_map(geo.H, geo.pt, geo.pb, mode, Hp)
+        colmap = _index_map(geo.W, geo.pl, geo.pr, mode, Wp)
+        _conv_mix(x, w, b, result, geo, rowmap, colmap, nt)
+    return result
+
+
+def _check_size(shape: Tuple[int, ...], dtype: np.dtype, what: str) -> None:
+    """Refuse, before allocating, a result that could never fit in memory."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > np.iinfo(np.intp).max // 2:
+        raise ValueError(f"{what} would have shape {_fmt(shape)}: {nbytes} bytes, too large")
+
+
+def _check_2d_operand(a: np.ndarray, name: str) -> None:
+    if a.ndim < 2:
+        raise ValueError(
+            f"`{name}` must have at least 2 dimensions (..., H, W), got shape {_fmt(a.shape)}"
+        )
+    if a.shape[-1] == 0 or a.shape[-2] == 0:
+        raise ValueError(f"`{name}` must not have an empty spatial axis, got shape {_fmt(a.shape)}")
+
+
+def _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip: bool) -> np.ndarray:
+    a = as_array(in1, "in1")
+    k = as_array(in2, "in2")
+    dtype = compute_dtype((a, "in1"), (k, "in2"))
+    _check_2d_operand(a, "in1")
+    _check_2d_operand(k, "in2")
+    if not isinstance(mode, str) or mode not in ("full", "same", "valid"):
+        raise ValueError(f"Unknown mode: {mode!r}; expected 'full', 'same' or 'valid'")
+    bmode = _padding_mode(boundary, "boundary", BOUNDARIES)
+    if isinstance(fillvalue, (bool, np.bool_)) or not isinstance(fillvalue, numbers.Number):
+        arr = np.asarray(fillvalue)
+        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+            raise TypeError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
+        fillvalue = arr.item()
+    if isinstance(fillvalue, complex) or np.iscomplexobj(fillvalue):
+        raise TypeError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
+    try:
+        lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the leading axes of `in1` {_fmt(a.shape)} and `in2` {_fmt(k.shape)} "
+            "do not broadcast"
+        ) from None
+    nt = _threads(n_threads)
+    (H, W), (kH, kW) = a.shape[-2:], k.shape[-2:]
+    swapped = False
+    if mode == "valid":
+        ok1 = H >= kH and W >= kW
+        ok2 = kH >= H and kW >= W
+        if not (ok1 or ok2):
+            raise ValueError(
+                "For 'valid' mode, one of `in1` and `in2` must be at least as large as the "
+                f"other in every dimension, got shapes {_fmt(a.shape)} and {_fmt(k.shape)}"
+            )
+        swapped = not ok1
+    if swapped:
+        a, k = k, a
+        (H, W), (kH, kW) = (kH, kW), (H, W)
+    if mode == "full":
+        pads = (kH - 1, kH - 1, kW - 1, kW - 1)
+    elif mode == "same":
+        # SciPy's centring: correlate2d pads (k-1)//2 before and k//2 after;
+        # convolve2d (correlation with the flipped kernel) the other way round.
+        top, left = (kH - 1) // 2, (kW - 1) // 2
+        pads = (kH - 1 - top, top, kW - 1 - left, left) if flip else \
+            (top, kH - 1 - top, left, kW - 1 - left)
+    else:
+        pads = (0, 0, 0, 0)
+    Ho = H + pads[0] + pads[1] - kH + 1
+    Wo = W + pads[2] + pads[3] - kW + 1
+    shape = tuple(lead) + (Ho, Wo)
+    _check_size(shape, dtype, "the output")
+    result = np.empty(shape, dtype=dtype)
+    P = math.prod(lead)
+    if P == 0:
+        return result
+    a = np.ascontiguousarray(a, dtype=dtype)
+    k = np.ascontiguousarray(k, dtype=dtype)
+    if flip:
+        k = np.ascontiguousarray(k[..., ::-1, ::-1])
+    in_off = np.broadcast_to(
+        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), lead)
+    k_off = np.broadcast_to(
+        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), lead)
+    _run_planes(a, k, np.empty(0, dtype), result,
+                np.ascontiguousarray(in_off.ravel() * (H * W)),
+                np.ascontiguousarray(k_off.ravel() * (kH * kW)),
+                np.arange(P, dtype=np.intp) * (Ho * Wo),
+                H, W, W, 1, Wo, 1, kH, kW, 1, 1, 1, 1, pads, Ho, Wo, bmode,
+                fillvalue if bmode == "constant" else 0.0, nt)
+    if swapped and not flip:
+        result = np.ascontiguousarray(result[..., ::-1, ::-1])
+    return result
+
+
+def correlate2d(
+    in1: ArrayLike,
+    in2: ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+    *,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D cross-correlation, a drop-in for ``scipy.signal.correlate2d``.
+
+    For 2-D arrays the result equals SciPy's: ``mode`` ``"full"``,
+    ``"same"`` (SciPy's centring, which for even kernels differs from
+    ``scipy.signal.correlate``) or ``"valid"`` (inputs swapped when ``in2`` is
+    the larger, as SciPy does); ``boundary`` ``"fill"`` (with
+    ``fillvalue``), ``"wrap"`` or ``"symm"``. Leading axes broadcast like
+    NumPy's, so a stack of images ``(N, C, H, W)`` with kernels
+    ``(C, kH, kW)`` filters every channel with its own kernel in one
+    parallel call.
+
+    Parameters
+    ----------
+    in1 : array_like
+        Image(s), ``(..., H, W)``.
+    in2 : array_like
+        Kernel(s), ``(..., kH, kW)``.
+    mode : {"full", "same", "valid"}
+        Output size: ``H + kH - 1``, ``H`` or ``H - kH + 1`` per axis.
+    boundary : {"fill", "wrap", "symm"}
+        How ``in1`` is extended beyond its edges.
+    fillvalue : float
+        Value outside ``in1`` for ``boundary="fill"``.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)``; float32 or
+        float64 by the dtype rule of :func:`conv2d` (SciPy keeps integer
+        dtypes; the values are the same).
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> img = np.arange(9.0).reshape(3, 3)
+    >>> cyconv.correlate2d(img, np.array([[1.0, -1.0]]), mode="valid")
+    array([[-1., -1.],
+           [-1., -1.],
+           [-1., -1.]])
+    """
+    return _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip=False)
+
+
+def convolve2d(
+    in1: ArrayLike,
+    in2: ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+    *,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D convolution, a drop-in for ``scipy.signal.convolve2d``.
+
+    Convolution is cross-correlation with the kernel flipped along both
+    axes: ``out[i, j] = sum_{m, n} in1[i - m, j - n] * in2[m, n]``.
+    Parameters, modes, boundaries and stacking as in :func:`correlate2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> cyconv.convolve2d(np.eye(2), np.array([[1.0, 2.0]]))
+    array([[1., 2., 0.],
+           [0., 1., 2.]])
+    """
+    return _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip=True)

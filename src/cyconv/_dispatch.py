@@ -1,0 +1,84 @@
+"""Choose the compiled kernel variant for this CPU.
+
+The kernels are compiled several times, once per instruction-set level
+(``baseline``, ``avx2`` = x86-64-v3, ``avx512`` = x86-64-v4). At import the
+best variant that this CPU supports is bound; ``CYCONV_SIMD`` forces one.
+A variant whose instructions the CPU lacks is never imported.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+from typing import Dict, List
+
+from ._kernels import _cpu
+
+#: All variant names, best first.
+ORDER = ("avx512", "avx2", "baseline")
+
+_FEATURE = {"avx512": "AVX-512 (x86-64-v4)", "avx2": "AVX2 + FMA (x86-64-v3)", "baseline": ""}
+
+_loaded: Dict[str, ModuleType] = {}
+_active: str = ""
+
+
+def _cpu_supports(name: str) -> bool:
+    return name == "baseline" or bool(_cpu.features().get(name, False))
+
+
+def _compiled(name: str) -> bool:
+    return importlib.util.find_spec(f"cyconv._kernels._k_{name}") is not None
+
+
+def variants() -> List[str]:
+    """Variants that are compiled and that this CPU can run, best first."""
+    return [v for v in ORDER if _compiled(v) and _cpu_supports(v)]
+
+
+def _module(name: str) -> ModuleType:
+    if name not in ORDER:
+        raise ValueError(f"Unknown SIMD variant: {name!r}; expected one of {list(ORDER)}")
+    if not _cpu_supports(name):
+        raise ValueError(
+            f"SIMD variant {name!r} needs {_FEATURE[name]}, which this CPU lacks; "
+            f"usable variants: {variants()}"
+        )
+    if not _compiled(name):
+        raise ValueError(f"SIMD variant {name!r} was not built; usable variants: {variants()}")
+    if name not in _loaded:
+        _loaded[name] = importlib.import_module(f"cyconv._kernels._k_{name}")
+    return _loaded[name]
+
+
+def use(name: str) -> str:
+    """Make ``name`` the variant later calls run; return the previous one."""
+    global _active
+    _module(name)
+    previous, _active = _active, name
+    return previous
+
+
+def active() -> str:
+    """Name of the variant calls run now."""
+    return _active
+
+
+def kernels() -> ModuleType:
+    """The compiled kernel module of the active variant."""
+    return _loaded[_active]
+
+
+def _init() -> None:
+    forced = os.environ.get("CYCONV_SIMD", "").strip().lower()
+    if forced:
+        try:
+            use(forced)
+        except ValueError as exc:
+            raise RuntimeError(f"CYCONV_SIMD={forced}: {exc}") from None
+    else:
+        use(variants()[0])
+
+
+_init()

@@ -1,0 +1,59 @@
+/* Portable SIMD vector types and an OpenMP shim for the cyconv kernels.
+ *
+ * CY_VBYTES (16, 32 or 64) is set per compiled variant by setup.py.  With
+ * GCC and Clang the kernels use the compilers' vector extensions: a value of
+ * type cy_vf32 holds CY_VL32 floats, arithmetic on it compiles to SIMD
+ * instructions of the target the module is built for, and "scalar * vector"
+ * broadcasts.  Other compilers get one-lane "vectors" (plain scalars), so the
+ * same kernel source stays correct everywhere.
+ */
+#ifndef CYCONV_KERNELS_H
+#define CYCONV_KERNELS_H
+
+#ifndef CY_COMPILE_FLAGS
+#define CY_COMPILE_FLAGS "unknown"
+#endif
+
+#ifndef CY_VBYTES
+#define CY_VBYTES 16
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float cy_vf32 __attribute__((vector_size(CY_VBYTES)));
+typedef double cy_vf64 __attribute__((vector_size(CY_VBYTES)));
+/* The same vectors at element alignment, allowed to alias their elements:
+ * memory is only ever accessed through these. */
+typedef float cy_vf32u __attribute__((vector_size(CY_VBYTES), aligned(4), may_alias));
+typedef double cy_vf64u __attribute__((vector_size(CY_VBYTES), aligned(8), may_alias));
+#define CY_VECTOR_EXT 1
+static inline cy_vf32 cy_load_f32(const float *p) { return *(const cy_vf32u *)p; }
+static inline void cy_store_f32(float *p, cy_vf32 v) { *(cy_vf32u *)p = v; }
+static inline cy_vf32 cy_splat_f32(float x) { return (cy_vf32){0} + x; }
+static inline cy_vf64 cy_load_f64(const double *p) { return *(const cy_vf64u *)p; }
+static inline void cy_store_f64(double *p, cy_vf64 v) { *(cy_vf64u *)p = v; }
+static inline cy_vf64 cy_splat_f64(double x) { return (cy_vf64){0} + x; }
+#else
+typedef float cy_vf32;
+typedef double cy_vf64;
+#define CY_VECTOR_EXT 0
+static inline cy_vf32 cy_load_f32(const float *p) { return *p; }
+static inline void cy_store_f32(float *p, cy_vf32 v) { *p = v; }
+static inline cy_vf32 cy_splat_f32(float x) { return x; }
+static inline cy_vf64 cy_load_f64(const double *p) { return *p; }
+static inline void cy_store_f64(double *p, cy_vf64 v) { *p = v; }
+static inline cy_vf64 cy_splat_f64(double x) { return x; }
+#endif
+
+#define CY_VL32 ((Py_ssize_t)(sizeof(cy_vf32) / sizeof(float)))
+#define CY_VL64 ((Py_ssize_t)(sizeof(cy_vf64) / sizeof(double)))
+
+#ifdef _OPENMP
+#include <omp.h>
+#define CY_OPENMP 1
+static inline int cy_max_threads(void) { return omp_get_max_threads(); }
+#else
+#define CY_OPENMP 0
+static inline int cy_max_threads(void) { return 1; }
+#endif
+
+#endif

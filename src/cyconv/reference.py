@@ -1,0 +1,387 @@
+r"""What a convolution layer computes, written out in plain NumPy.
+
+This module is the textbook algorithm behind :func:`cyconv.conv2d`,
+:func:`cyconv.correlate2d` and :func:`cyconv.convolve2d`, with the same
+arguments and the same results up to rounding. It is slow on purpose: every
+step is an explicit loop or a single NumPy call, so that it can be read as the
+definition of the fast functions and used by the tests as their oracle. All
+arithmetic runs in float64; the result is cast to the dtype the fast functions
+return.
+
+A 2-D convolution layer in four steps
+-------------------------------------
+1. **Pad** the input: add ``top``/``bottom`` rows and ``left``/``right``
+   columns around every image. ``padding_mode`` says what goes there: zeros
+   (``"zeros"``), a mirror image without the edge (``"reflect"``), copies of
+   the edge (``"replicate"``), the opposite side (``"circular"``) or a mirror
+   image with the edge (``"symmetric"``), exactly as ``numpy.pad`` does it.
+2. **Slide a window** of ``kH x kW`` taps over the padded image. The window of
+   output pixel ``(i, j)`` starts at row ``i * stride_h`` and column
+   ``j * stride_w``; its taps are ``dilation`` pixels apart.
+3. **Multiply and sum**: each output value is the sum, over the input channels
+   of its group and over the taps, of (window of the input) * (kernel)
+   elementwise::
+
+       out[n, o, i, j] = bias[o] + sum over c, u, v of
+           padded[n, g*Cg + c, i*sh + u*dh, j*sw + v*dw] * weight[o, c, u, v]
+
+   where ``g = o // (O / groups)`` is the group of output channel ``o`` and
+   ``Cg = C / groups`` the number of input channels each group sees. With
+   ``groups == C`` every output channel looks at one input channel only
+   (a *depthwise* convolution).
+4. The output size follows from counting the window positions that fit::
+
+       Ho = floor((H + top + bottom - dh * (kH - 1) - 1) / sh) + 1
+
+   ``stride`` skips positions: nothing is averaged or divided.
+
+The kernel is *not* flipped: deep-learning "convolution" layers compute a
+cross-correlation. :func:`convolve2d` is the convolution of signal processing,
+a correlation with the kernel rotated by 180 degrees.
+
+``correlate2d`` versus ``scipy.signal.correlate``
+-------------------------------------------------
+:func:`correlate2d` and :func:`convolve2d` follow
+``scipy.signal.correlate2d``/``convolve2d``, including their ``"same"``
+convention, which differs from ``scipy.signal.correlate`` for even kernels:
+``correlate2d`` pads ``(k - 1) // 2`` before and ``k // 2`` after, while
+``convolve2d`` pads ``k // 2`` before and ``(k - 1) // 2`` after.
+
+Examples
+--------
+>>> import numpy as np
+>>> from cyconv import reference
+>>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+>>> w = np.ones((1, 1, 2, 2))
+>>> reference.conv2d(x, w)[0, 0]
+array([[10., 14., 18.],
+       [26., 30., 34.],
+       [42., 46., 50.]])
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _args
+from ._shapes import conv_geometry
+
+__all__ = ["conv2d", "correlate2d", "convolve2d"]
+
+_MODES = ("full", "same", "valid")
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Optional[Any] = None,
+    stride: _args.IntOrPair = 1,
+    padding: _args.PaddingSpec = 0,
+    dilation: _args.IntOrPair = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCHW",
+) -> np.ndarray:
+    """2-D convolution layer (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or unbatched ``(C, H, W)``; ``(N, H, W, C)`` or
+        ``(H, W, C)`` with ``layout="NHWC"``.
+    weight : array_like
+        ``(O, C / groups, kH, kW)`` in every layout.
+    bias : array_like, optional
+        ``(O,)``, added to every pixel of output channel ``o``.
+    stride : int or (int, int), optional
+        Step of the sliding window, ``>= 1``.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same"
+        Rows/columns added around the input: one amount for all sides,
+        ``(pad_h, pad_w)``, ``((top, bottom), (left, right))``, none
+        (``"valid"``), or as many as keep ``ceil(H / stride)`` output rows
+        (``"same"``, the odd one at the bottom/right).
+    dilation : int or (int, int), optional
+        Distance between kernel taps, ``>= 1``.
+    groups : int, optional
+        Input and output channels are split into ``groups`` groups; output
+        group ``g`` only sees input group ``g``.
+    padding_mode : str, optional
+        What the padding contains: ``"zeros"`` (alias ``"constant"``),
+        ``"reflect"``, ``"replicate"`` (``"edge"``), ``"circular"``
+        (``"wrap"``) or ``"symmetric"``, as ``numpy.pad`` fills them.
+    layout : {"NCHW", "NHWC"}, optional
+        Axis order of ``input`` and of the result.
+
+    Returns
+    -------
+    ndarray
+        ``(N, O, Ho, Wo)`` (``(N, Ho, Wo, O)`` for NHWC), without the batch
+        axis for unbatched input. float32 for float32/float16 operands,
+        float64 as soon as one operand (``bias`` included) is float64, an
+        integer or bool.
+
+    Raises
+    ------
+    ValueError
+        For shapes that do not fit together, bad amounts or names, or an
+        empty output.
+    TypeError
+        For complex or non-numeric arrays and wrongly typed arguments.
+
+    Examples
+    --------
+    A 3x3 box filter over a 4x4 image, zero padding keeping the size:
+
+    >>> import numpy as np
+    >>> x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    >>> w = np.ones((1, 1, 3, 3), dtype=np.float32)
+    >>> conv2d(x, w, padding=1)[0, 0]
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]], dtype=float32)
+
+    Replicate padding, stride 2, and the per-channel bias:
+
+    >>> conv2d(x, w, bias=[0.5], padding="same", stride=2,
+    ...        padding_mode="replicate")[0, 0]
+    array([[9.5, 9.5],
+           [9.5, 9.5]])
+    """
+    x = _args.as_array(input, "input")
+    w = _args.as_array(weight, "weight")
+    operands = [(x, "input"), (w, "weight")]
+    b = None
+    if bias is not None:
+        b = _args.as_array(bias, "bias")
+        operands.append((b, "bias"))
+    dtype = _args.compute_dtype(*operands)
+    np_mode = _args.padding_mode(padding_mode)
+    g = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
+    if b is not None and b.shape != (g.O,):
+        raise ValueError(
+            f"`bias` must have shape ({g.O},) (one value per output channel), got shape {b.shape}"
+        )
+
+    # Work in (N, C, H, W) and float64 whatever the caller's layout and dtype.
+    x64 = x.astype(np.float64)
+    if not g.batched:
+        x64 = x64[np.newaxis]
+    if g.nhwc:
+        x64 = x64.transpose(0, 3, 1, 2)
+
+    # Step 1: pad.
+    padded = np.pad(x64, ((0, 0), (0, 0), (g.pt, g.pb), (g.pl, g.pr)), mode=np_mode)
+
+    # Group the channels: output group gi reads input channels gi*Cg ... (gi+1)*Cg - 1.
+    G = g.groups
+    Cg, Og = g.C // G, g.O // G
+    taps = Cg * g.kH * g.kW
+    w_groups = w.astype(np.float64).reshape(G, Og, taps)
+    span_h = g.dh * (g.kH - 1) + 1
+    span_w = g.dw * (g.kW - 1) + 1
+
+    # Steps 2 and 3: slide the window and sum (window * kernel) at each position.
+    out = np.empty((g.N, G, Og, g.Ho, g.Wo))
+    for i in range(g.Ho):
+        top = i * g.sh
+        for j in range(g.Wo):
+            left = j * g.sw
+            window = padded[:, :, top:top + span_h:g.dh, left:left + span_w:g.dw]
+            window = window.reshape(g.N, G, taps)  # (batch, group, Cg*kH*kW)
+            out[:, :, :, i, j] = np.einsum("ngk,gok->ngo", window, w_groups)
+
+    out = out.reshape(g.N, g.O, g.Ho, g.Wo)
+    if b is not None:
+        out += b.astype(np.float64)[:, np.newaxis, np.newaxis]
+    if g.nhwc:
+        out = out.transpose(0, 2, 3, 1)
+    if not g.batched:
+        out = out[0]
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def correlate2d(
+    in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0
+) -> np.ndarray:
+    """Cross-correlate 2-D arrays (and stacks of them) like ``scipy.signal.correlate2d``.
+
+    ``out[i, j] = sum over u, v of padded[i + u, j + v] * in2[u, v]``: the
+    kernel slides over ``in1`` without being flipped.
+
+    Parameters
+    ----------
+    in1 : array_like
+        Image(s), shape ``(..., H, W)``.
+    in2 : array_like
+        Kernel(s), shape ``(..., kH, kW)``. The leading axes of ``in1`` and
+        ``in2`` broadcast like NumPy: ``in1`` of shape ``(N, C, H, W)`` with
+        ``in2`` of shape ``(C, kH, kW)`` filters channel ``c`` of every image
+        with kernel ``c``.
+    mode : {"full", "same", "valid"}, optional
+        ``"full"``: every position where the kernel overlaps the image,
+        ``(H + kH - 1, W + kW - 1)``; ``"same"``: ``(H, W)``, the
+        ``"full"`` output cropped starting at ``((kH - 1) // 2, (kW - 1) // 2)``;
+        ``"valid"``: only positions where the kernel lies inside the image,
+        ``(H - kH + 1, W - kW + 1)``. In ``"valid"`` mode an ``in2`` at least
+        as large as ``in1`` in both dimensions swaps the roles of the two
+        (then the result is flipped in both axes, as in SciPy); if neither is
+        at least as large as the other, it is an error.
+    boundary : {"fill", "wrap", "symm"}, optional
+        How ``in1`` is extended beyond its edges: ``fillvalue``, periodically,
+        or mirrored including the edge pixel (aliases ``"pad"``,
+        ``"circular"``, ``"symmetric"``).
+    fillvalue : scalar, optional
+        The value outside ``in1`` when ``boundary="fill"``.
+
+    Returns
+    -------
+    ndarray
+        Shape ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)``;
+        float32 for float32/float16 operands, float64 otherwise.
+
+    Notes
+    -----
+    The loop runs over the kernel taps instead of the output pixels: for each
+    tap ``(u, v)`` the whole shifted image ``padded[..., u:u+Ho, v:v+Wo]`` is
+    multiplied by ``in2[..., u, v]`` and added to the output. This is the same
+    sum as a window at every output pixel, in another order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.arange(9.0).reshape(3, 3)
+    >>> k = np.array([[1.0, 0.0], [0.0, -1.0]])
+    >>> correlate2d(img, k, mode="valid")
+    array([[-4., -4.],
+           [-4., -4.]])
+    >>> correlate2d(img, k, mode="same", boundary="symm")
+    array([[-4., -4., -3.],
+           [-4., -4., -3.],
+           [-1., -1.,  0.]])
+
+    One kernel per channel over a batch of images:
+
+    >>> correlate2d(np.ones((2, 3, 5, 5)), np.ones((3, 3, 3)), mode="valid").shape
+    (2, 3, 3, 3)
+    """
+    return _filter2d(in1, in2, mode, boundary, fillvalue, flip=False)
+
+
+def convolve2d(
+    in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0
+) -> np.ndarray:
+    """Convolve 2-D arrays (and stacks of them) like ``scipy.signal.convolve2d``.
+
+    ``out[i, j] = sum over u, v of in1[i - u, j - v] * in2[u, v]`` (indices in
+    the frame of the ``"full"`` output): a :func:`correlate2d` with ``in2``
+    rotated by 180 degrees. For even kernels ``"same"`` mode crops the
+    ``"full"`` output starting at ``(kH // 2, kW // 2)``, as SciPy does.
+
+    Parameters
+    ----------
+    in1, in2, mode, boundary, fillvalue
+        As in :func:`correlate2d`.
+
+    Returns
+    -------
+    ndarray
+        As in :func:`correlate2d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> convolve2d(np.eye(3), np.array([[1.0, 2.0]]))
+    array([[1., 2., 0., 0.],
+           [0., 1., 2., 0.],
+           [0., 0., 1., 2.]])
+    >>> convolve2d(np.eye(3), np.array([[1.0, 2.0]]), mode="same")
+    array([[1., 2., 0.],
+           [0., 1., 2.],
+           [0., 0., 1.]])
+    """
+    return _filter2d(in1, in2, mode, boundary, fillvalue, flip=True)
+
+
+def _filter2d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool) -> np.ndarray:
+    """Shared body of :func:`correlate2d` (``flip=False``) and :func:`convolve2d`."""
+    a = _args.as_array(in1, "in1")
+    k = _args.as_array(in2, "in2")
+    for arr, name in ((a, "in1"), (k, "in2")):
+        if arr.ndim < 2:
+            raise ValueError(
+                f"`{name}` must have at least 2 dimensions (..., rows, columns), "
+                f"got shape {arr.shape}"
+            )
+        if arr.shape[-2] == 0 or arr.shape[-1] == 0:
+            raise ValueError(f"`{name}` must not have empty rows/columns, got shape {arr.shape}")
+    dtype = _args.compute_dtype((a, "in1"), (k, "in2"))
+    if not isinstance(mode, str) or mode.lower() not in _MODES:
+        raise ValueError(f"Unknown mode: {mode!r}; expected one of {list(_MODES)}")
+    mode = mode.lower()
+    np_mode = _args.padding_mode(boundary, "boundary", _args.BOUNDARIES)
+    fill = _fill_value(fillvalue)
+    try:
+        lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the leading axes of `in1` {a.shape} and `in2` {k.shape} do not broadcast"
+        ) from None
+
+    # SciPy's "valid" rule: the larger operand plays the image.
+    swapped = False
+    if mode == "valid":
+        a_fits = a.shape[-2] >= k.shape[-2] and a.shape[-1] >= k.shape[-1]
+        k_fits = k.shape[-2] >= a.shape[-2] and k.shape[-1] >= a.shape[-1]
+        if not (a_fits or k_fits):
+            raise ValueError(
+                f"in 'valid' mode one of `in1` {a.shape[-2:]} and `in2` {k.shape[-2:]} must be "
+                "at least as large as the other in every dimension"
+            )
+        if not a_fits:
+            a, k, swapped = k, a, True
+
+    kH, kW = k.shape[-2:]
+    if mode == "full":
+        pads = ((kH - 1, kH - 1), (kW - 1, kW - 1))
+    elif mode == "same" and flip:
+        pads = ((kH // 2, (kH - 1) // 2), (kW // 2, (kW - 1) // 2))
+    elif mode == "same":
+        pads = (((kH - 1) // 2, kH // 2), ((kW - 1) // 2, kW // 2))
+    else:
+        pads = ((0, 0), (0, 0))
+
+    a64 = a.astype(np.float64)
+    k64 = k.astype(np.float64)
+    if flip:
+        k64 = k64[..., ::-1, ::-1]
+    pad_width = ((0, 0),) * (a.ndim - 2) + pads
+    if np_mode == "constant":
+        padded = np.pad(a64, pad_width, mode="constant", constant_values=fill)
+    else:
+        padded = np.pad(a64, pad_width, mode=np_mode)
+
+    Ho = padded.shape[-2] - kH + 1
+    Wo = padded.shape[-1] - kW + 1
+    out = np.zeros(lead + (Ho, Wo))
+    for u in range(kH):
+        for v in range(kW):
+            out += padded[..., u:u + Ho, v:v + Wo] * k64[..., u, v, np.newaxis, np.newaxis]
+    if swapped and not flip:
+        out = out[..., ::-1, ::-1]
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def _fill_value(fillvalue: Any) -> float:
+    """``fillvalue`` as a Python float, or an error naming it."""
+    if isinstance(fillvalue, (str, bytes)) or np.ndim(fillvalue) != 0:
+        raise ValueError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
+    value = np.asarray(fillvalue)
+    if value.dtype.kind == "c":
+        raise TypeError(f"`fillvalue` must be real, got {fillvalue!r}")
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"`fillvalue` must be a real number, got {fillvalue!r}")
+    return float(value)
+

@@ -1,0 +1,459 @@
+"""cyconv.conv2d against the float64 reference and SciPy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cyconv
+from cyconv import reference
+
+DTYPES = [np.float32, np.float64]
+PADDING_MODES = ["zeros", "constant", "reflect", "replicate", "edge", "circular", "wrap",
+                 "symmetric"]
+CANONICAL_MODES = ["zeros", "reflect", "replicate", "circular", "symmetric"]
+ALIASES = {"constant": "zeros", "edge": "replicate", "wrap": "circular"}
+NP_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
+           "replicate": "edge", "edge": "edge", "circular": "wrap", "wrap": "wrap",
+           "symmetric": "symmetric"}
+# (in_channels, out_channels, groups): dense, grouped, depthwise, depthwise x2,
+# single input channel, grouped with 1 channel per group but channel multiplier 3
+GROUPS = [(3, 5, 1), (4, 6, 2), (5, 5, 5), (4, 8, 4), (1, 4, 1), (6, 9, 3), (2, 6, 2)]
+
+
+def _data(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _layer(rng, dtype, N, C, H, W, O, kH, kW, groups=1, bias=True):
+    x = _data(rng, (N, C, H, W), dtype)
+    w = _data(rng, (O, C // groups, kH, kW), dtype)
+    b = _data(rng, (O,), dtype) if bias else None
+    return x, w, b
+
+
+# --------------------------------------------------------------------------- core matrix
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 2, (2, 3)])
+@pytest.mark.parametrize("padding", [
+    0, 1, 2, (1, 2), (0, 3), ((0, 1), (2, 0)), ((3, 1), (0, 2)), "valid", "same",
+], ids=repr)
+def test_padding_forms(variant, dtype, stride, padding, rng, check):
+    x, w, b = _layer(rng, dtype, 2, 3, 9, 11, 5, 3, 4)
+    got = cyconv.conv2d(x, w, b, stride=stride, padding=padding)
+    check.assert_conv(got, x, w, b, stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+@pytest.mark.parametrize("padding,stride", [(1, 1), (((2, 0), (1, 3)), 1), ("same", 1),
+                                            ("same", 2), ((3, 2), (2, 1))], ids=repr)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (4, 4, 4)], ids=["dense", "depthwise"])
+def test_padding_modes(variant, dtype, mode, padding, stride, cfg, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 7, 8, O, 3, 3, groups=g)
+    kw = dict(stride=stride, padding=padding, groups=g, padding_mode=mode)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_padding_mode_aliases(alias, cfg, rng):
+    C, O, g = cfg
+    x, w, b = _layer(rng, np.float32, 2, C, 5, 6, O, 3, 3, groups=g)
+    kw = dict(padding=((2, 1), (0, 3)), groups=g)
+    np.testing.assert_array_equal(
+        cyconv.conv2d(x, w, b, padding_mode=alias, **kw),
+        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw))
+    np.testing.assert_array_equal(
+        cyconv.conv2d(x, w, b, padding_mode=alias.upper(), **kw),
+        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("cfg", [(2, 3, 1), (2, 2, 2)], ids=["dense", "depthwise"])
+def test_pads_wider_than_input(variant, dtype, mode, cfg, rng, check):
+    # np.pad semantics also when a pad is wider than the input (reflect repeats the mirror).
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 1, C, 3, 2, O, 2, 3, groups=g)
+    kw = dict(padding=((4, 5), (3, 6)), groups=g, padding_mode=mode)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dilation", [1, 2, (2, 3), 3])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", [0, 2, "same"], ids=repr)
+@pytest.mark.parametrize("cfg", [(3, 5, 1), (4, 4, 4)], ids=["dense", "depthwise"])
+def test_dilation(variant, dtype, dilation, stride, padding, cfg, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 11, 12, O, 3, 2, groups=g)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=g)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", GROUPS, ids=str)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, "same"), (1, 0)], ids=repr)
+def test_groups(variant, dtype, cfg, bias, stride, padding, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 3, C, 8, 9, O, 3, 3, groups=g, bias=bias)
+    kw = dict(stride=stride, padding=padding, groups=g)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kshape", [(1, 1), (2, 2), (3, 3), (5, 5), (1, 7), (7, 1), (4, 6),
+                                    (7, 9)], ids=str)
+@pytest.mark.parametrize("padding", [0, 1], ids=repr)
+@pytest.mark.parametrize("cfg", [(4, 6, 1), (4, 4, 4)], ids=["dense", "depthwise"])
+def test_kernel_shapes(variant, dtype, kshape, padding, cfg, rng, check):
+    # (7, 9) is the whole input
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 7, 9, O, *kshape, groups=g)
+    kw = dict(padding=padding, groups=g)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [1, 2, 3, 5, 6, 7, 8, 9, 13, 15, 16, 17, 23, 31, 33, 47])
+@pytest.mark.parametrize("O", [1, 5, 8, 17, 33])
+def test_tails_width_out_channels(variant, dtype, W, O, rng, check):
+    x, w, b = _layer(rng, dtype, 1, 3, 4, W, O, 3, 3)
+    check.assert_conv(cyconv.conv2d(x, w, b, padding=1), x, w, b, padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 65])
+@pytest.mark.parametrize("C", [1, 5, 17])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_tails_depthwise(variant, dtype, W, C, layout, rng, check):
+    x, w, b = _layer(rng, dtype, 2, C, 3, W, C, 3, 3, groups=C)
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    kw = dict(padding=1, groups=C, layout=layout)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("H", [1, 2, 3, 5, 7, 13, 29])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("cfg", [(5, 17, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_tails_height(variant, dtype, H, stride, cfg, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, H, 6, O, 3, 3, groups=g)
+    kw = dict(stride=stride, padding=1, groups=g)
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [
+    dict(C=32, O=48, k=3, padding=1),
+    dict(C=32, O=48, k=3, padding=1, stride=2),
+    dict(C=32, O=48, k=3, padding=1, layout="NHWC"),
+    dict(C=32, O=48, k=1, padding=0),
+    dict(C=32, O=32, k=3, padding=1, groups=32),
+    dict(C=32, O=64, k=3, padding=1, groups=32, layout="NHWC"),
+    dict(C=24, O=40, k=5, padding="same", padding_mode="reflect"),
+], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_mid_size_layers(variant, dtype, case, rng, check):
+    case = dict(case)
+    C, O, k = case.pop("C"), case.pop("O"), case.pop("k")
+    g = case.get("groups", 1)
+    x, w, b = _layer(rng, dtype, 2, C, 20, 23, O, k, k, groups=g)
+    if case.get("layout") == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    check.assert_conv(cyconv.conv2d(x, w, b, **case), x, w, b, **case)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", [
+    dict(C=3, O=4, g=1, stride=1, dilation=1, pads=(0, 0, 0, 0)),
+    dict(C=3, O=4, g=1, stride=(2, 1), dilation=(1, 2), pads=(1, 2, 0, 3)),
+    dict(C=4, O=6, g=2, stride=1, dilation=2, pads=(2, 2, 2, 2)),
+    dict(C=4, O=8, g=4, stride=2, dilation=1, pads=(1, 0, 1, 0)),
+    dict(C=1, O=3, g=1, stride=3, dilation=1, pads=(0, 0, 0, 0)),
+], ids=str)
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
+def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng, check):
+    C, O, g = cfg["C"], cfg["O"], cfg["g"]
+    x, w, b = _layer(rng, dtype, 2, C, 9, 10, O, 3, 3, groups=g)
+    s, d, p = cfg["stride"], cfg["dilation"], cfg["pads"]
+    padding = ((p[0], p[1]), (p[2], p[3]))
+    got = cyconv.conv2d(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
+                        padding_mode=mode)
+    pair = (lambda v: (v, v) if isinstance(v, int) else v)
+    want = check.scipy_conv2d(x, w, b, stride=pair(s), pads=p, dilation=pair(d), groups=g,
+                              np_mode=NP_MODE[mode])
+    _, scale = check.conv_truth(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
+                                padding_mode=mode)
+    assert got.dtype == dtype
+    check.assert_close(got, want, scale, dtype)
+
+
+# --------------------------------------------------------------------------- shapes, layouts
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [0, 1, 5])
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_batch_sizes(dtype, N, cfg, layout, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, N, C, 6, 7, O, 3, 3, groups=g)
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    kw = dict(padding=1, groups=g, layout=layout)
+    got = cyconv.conv2d(x, w, b, **kw)
+    want_shape = (N, O, 6, 7) if layout == "NCHW" else (N, 6, 7, O)
+    assert got.shape == want_shape
+    assert got.dtype == dtype
+    check.assert_conv(got, x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_unbatched_input(dtype, cfg, layout, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 1, C, 6, 5, O, 3, 2, groups=g)
+    x3 = x[0] if layout == "NCHW" else np.ascontiguousarray(x[0].transpose(1, 2, 0))
+    kw = dict(stride=(1, 2), padding="same", groups=g, layout=layout)
+    got = cyconv.conv2d(x3, w, b, **kw)
+    assert got.ndim == 3
+    assert got.shape == cyconv.output_shape(x3.shape, w.shape, (1, 2), "same", 1, g,
+                                            layout=layout)
+    check.assert_conv(got, x3, w, b, **kw)
+    np.testing.assert_array_equal(got, cyconv.conv2d(x3[None], w, b, **kw)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", [
+    dict(C=3, O=5), dict(C=4, O=6, groups=2), dict(C=5, O=5, groups=5),
+    dict(C=4, O=8, groups=4), dict(C=1, O=3), dict(C=17, O=33, stride=2, padding="same"),
+    dict(C=6, O=7, dilation=2, padding=2, padding_mode="circular"),
+    dict(C=8, O=16, k=1),
+], ids=str)
+def test_nhwc_equals_nchw_transposed(dtype, cfg, rng, check):
+    cfg = dict(cfg)
+    C, O, k = cfg.pop("C"), cfg.pop("O"), cfg.pop("k", 3)
+    g = cfg.get("groups", 1)
+    x, w, b = _layer(rng, dtype, 2, C, 9, 10, O, k, k, groups=g)
+    nchw = cyconv.conv2d(x, w, b, **cfg)
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    nhwc = cyconv.conv2d(x_nhwc, w, b, layout="NHWC", **cfg)
+    assert nhwc.shape == nchw.transpose(0, 2, 3, 1).shape
+    assert nhwc.flags.c_contiguous
+    expected, scale = check.conv_truth(x, w, b, **cfg)
+    check.assert_close(nhwc, expected.transpose(0, 2, 3, 1), scale.transpose(0, 2, 3, 1), dtype)
+    check.assert_close(nchw, expected, scale, dtype)
+    # the same sums in the same order: the layouts agree exactly
+    np.testing.assert_array_equal(nhwc, nchw.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_one_pixel_input(dtype, mode, cfg, rng, check):
+    C, O, g = cfg
+    for kshape, padding in [((1, 1), 0), ((3, 3), 1), ((2, 2), "same"), ((3, 3), 2)]:
+        x, w, b = _layer(rng, dtype, 2, C, 1, 1, O, *kshape, groups=g)
+        kw = dict(padding=padding, groups=g, padding_mode=mode)
+        check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+def test_output_shape_agrees_with_conv2d(rng):
+    cases = [
+        ((2, 3, 9, 11), (5, 3, 3, 4), dict(stride=2, padding=1)),
+        ((3, 9, 11), (6, 1, 3, 3), dict(stride=(2, 3), padding="same", groups=3)),
+        ((2, 9, 11, 4), (4, 2, 2, 2), dict(dilation=3, groups=2, layout="NHWC")),
+        ((1, 2, 5, 5), (2, 2, 5, 5), dict(padding="valid")),
+    ]
+    for ishape, wshape, kw in cases:
+        got = cyconv.conv2d(rng.standard_normal(ishape), rng.standard_normal(wshape), **kw)
+        assert got.shape == cyconv.output_shape(ishape, wshape, **kw)
+        assert got.shape == reference.conv2d(np.zeros(ishape), np.zeros(wshape), **kw).shape
+
+
+# --------------------------------------------------------------------------- input forms
+
+
+def _forms(x):
+    """The same values as ``x`` in layouts and flavours the function must accept."""
+    big = np.zeros(x.shape[:2] + (2 * x.shape[2], 2 * x.shape[3] + 1), dtype=x.dtype)
+    big[:, :, ::2, 1::2] = x
+    ro = x.copy()
+    ro.flags.writeable = False
+    nhwc_view = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    flipped = np.ascontiguousarray(x[..., ::-1])[..., ::-1]
+    return {
+        "strided": big[:, :, ::2, 1::2],
+        "transposed-view": nhwc_view,
+        "negative-strides": flipped,
+        "fortran": np.asfortranarray(x),
+        "read-only": ro,
+        "big-endian": x.astype(x.dtype.newbyteorder(">")),
+        "list": x.tolist(),
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["strided", "transposed-view", "negative-strides", "fortran",
+                                  "read-only", "big-endian", "list"])
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_input_forms(dtype, form, cfg, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 6, 7, O, 3, 3, groups=g)
+    kw = dict(padding=1, groups=g)
+    expected = cyconv.conv2d(x, w, b, **kw)
+    xf, wf, bf = _forms(x)[form], _forms(w)[form], _forms(b[None, None, None])[form]
+    if form == "list":
+        # Python floats are float64: the result is float64 whatever dtype the values had.
+        got = cyconv.conv2d(xf, wf, **kw)
+        assert got.dtype == np.float64
+        check.assert_conv(got, np.array(xf), np.array(wf), None, **kw)
+        return
+    bf = bf[0, 0, 0]
+    got = cyconv.conv2d(xf, wf, bf, **kw)
+    assert got.dtype == np.dtype(dtype) and got.dtype.isnative
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_broadcast_view_input(rng, check):
+    # a zero-stride view (every image the same)
+    x = np.broadcast_to(rng.standard_normal((1, 3, 6, 6)), (4, 3, 6, 6))
+    w = rng.standard_normal((2, 3, 3, 3))
+    got = cyconv.conv2d(x, w, padding=1)
+    check.assert_conv(got, np.array(x), w, padding=1)
+    assert (got == got[:1]).all()
+
+
+def test_inputs_not_modified(rng):
+    x, w, b = _layer(rng, np.float32, 2, 4, 6, 7, 8, 3, 3)
+    copies = [a.copy() for a in (x, w, b)]
+    for g in (1, 4):
+        cyconv.conv2d(x, w[:, : 4 // g], b, padding=1, groups=g, padding_mode="reflect")
+    for a, c in zip((x, w, b), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("xdt,wdt,bdt,want", [
+    (np.float32, np.float32, None, np.float32),
+    (np.float64, np.float64, None, np.float64),
+    (np.float32, np.float64, None, np.float64),
+    (np.float64, np.float32, None, np.float64),
+    (np.float32, np.float32, np.float32, np.float32),
+    (np.float64, np.float64, np.float64, np.float64),
+    (np.float16, np.float16, None, np.float32),
+    (np.float16, np.float32, np.float32, np.float32),
+    (np.float32, np.float16, None, np.float32),
+    (np.float16, np.float64, None, np.float64),
+    (np.int32, np.int32, None, np.float64),
+    (np.int64, np.float32, None, np.float64),
+    (np.uint8, np.uint8, np.int16, np.float64),
+    (np.int8, np.float64, None, np.float64),
+    (np.bool_, np.bool_, None, np.float64),
+    (np.bool_, np.float64, None, np.float64),
+], ids=str)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng, check):
+    C, O, g = cfg
+    x = rng.integers(-3, 4, (2, C, 5, 6)).astype(xdt)
+    w = rng.integers(-2, 3, (O, C // g, 3, 3)).astype(wdt)
+    if np.dtype(xdt).kind == "f":
+        x = (x + 0.25 * rng.integers(0, 4, x.shape)).astype(xdt)
+    b = None if bdt is None else rng.integers(0, 3, O).astype(bdt)
+    got = cyconv.conv2d(x, w, b, padding=1, groups=g)
+    assert got.dtype == np.dtype(want)
+    check.assert_conv(got, x, w, b, padding=1, groups=g)
+
+
+@pytest.mark.parametrize("dt", [np.complex64, np.complex128])
+def test_complex_refused(dt):
+    with pytest.raises(TypeError, match="`input`"):
+        cyconv.conv2d(np.zeros((1, 1, 3, 3), dt), np.zeros((1, 1, 2, 2)))
+    with pytest.raises(TypeError, match="`weight`"):
+        cyconv.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2), dt))
+    with pytest.raises(TypeError, match="`bias`"):
+        cyconv.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2)), np.zeros(1, dt))
+
+
+def test_numpy_integer_arguments(rng, check):
+    x, w, b = _layer(rng, np.float64, 2, 4, 8, 8, 6, 3, 3, groups=2)
+    kw = dict(stride=np.int64(2), padding=(np.int32(1), np.uint8(2)), dilation=np.int16(1),
+              groups=np.int64(2))
+    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "NhWc"])
+def test_layout_case_insensitive(layout, rng, check):
+    x, w, b = _layer(rng, np.float64, 1, 2, 5, 5, 3, 3, 3)
+    if layout.upper() == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    check.assert_conv(cyconv.conv2d(x, w, b, layout=layout), x, w, b, layout=layout)
+
+
+# --------------------------------------------------------------------------- out=
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [
+    dict(N=2, C=3, O=5, g=1, layout="NCHW"),
+    dict(N=2, C=3, O=5, g=1, layout="NHWC"),
+    dict(N=2, C=4, O=4, g=4, layout="NCHW"),
+    dict(N=2, C=4, O=8, g=4, layout="NHWC"),
+    dict(N=None, C=3, O=5, g=1, layout="NCHW"),
+    dict(N=0, C=3, O=5, g=1, layout="NCHW"),
+], ids=str)
+def test_out_argument(dtype, case, rng, check):
+    N, C, O, g, layout = case["N"], case["C"], case["O"], case["g"], case["layout"]
+    x, w, b = _layer(rng, dtype, N or 1, C, 7, 6, O, 3, 3, groups=g)
+    if N == 0:
+        x = x[:0]
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if N is None:
+        x = x[0]
+    kw = dict(stride=(2, 1), padding="same", groups=g, layout=layout)
+    out = np.full(cyconv.output_shape(x.shape, w.shape, **kw), np.nan, dtype=dtype)
+    got = cyconv.conv2d(x, w, b, out=out, **kw)
+    assert got is out
+    check.assert_conv(out, x, w, b, **kw)
+    # a second call overwrites (does not accumulate into) out
+    cyconv.conv2d(x, w, b, out=out, **kw)
+    check.assert_conv(out, x, w, b, **kw)
+
+
+# --------------------------------------------------------------------------- NaN / inf
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_nan_inf_in_input(dtype, cfg, mode, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 8, 9, O, 3, 3, groups=g)
+    x[0, 0, 3, 4] = np.nan
+    x[1, C - 1, 0, 0] = np.inf
+    x[1, 0, 7, 8] = -np.inf
+    kw = dict(padding=1, groups=g, padding_mode=mode)
+    got = cyconv.conv2d(x, w, b, **kw)
+    assert np.isnan(got).any() and np.isinf(got).any()
+    check.assert_conv(got, x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
+def test_nan_inf_in_weight_and_bias(dtype, cfg, rng, check):
+    C, O, g = cfg
+    x, w, b = _layer(rng, dtype, 2, C, 6, 7, O, 3, 3, groups=g)
+    w[0, 0, 1, 1] = np.nan
+    w[1, 0, 0, 2] = np.inf
+    b[2] = np.nan
+    got = cyconv.conv2d(x, w, b, padding="valid", groups=g)
+    assert np.isnan(got[:, 0]).all() and np.isnan(got[:, 2]).all()
+    assert np.isinf(got[:, 1]).all()
+    check.assert_conv(got, x, w, b, padding="valid", groups=g)
