@@ -10,14 +10,21 @@ SIMD target and compiled into its own extension module:
 At import, ``cyconv._dispatch`` loads the best one the CPU supports. Nothing
 is compiled with ``-march=native``.
 
+Rendering the template and running Cython happen only when extensions are
+built (in ``BuildExt.build_extensions``), and only into the build's temporary
+directory: the source tree - and so the sdist - holds the template,
+``_cpu.pyx`` and ``kernels.h``, never generated ``.pyx`` or ``.c`` files.
+
 Environment switches:
 
 ``CYCONV_NO_OPENMP=1``  build without OpenMP (serial kernels).
 ``CYCONV_DEBUG=1``      Cython bounds/wraparound/initialisation checks on and
                         ``-O1 -g -fsanitize=address,undefined``.
+``CYCONV_BUILD_JOBS=N`` compile up to N extensions at once (default: the
+                        number of CPUs; ``build_ext -j N`` overrides it).
 """
 import os
-import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -28,7 +35,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KDIR = os.path.join("src", "cyconv", "_kernels")
+KDIR = os.path.join("src", "cyconv", "_kernels")  # relative: setuptools wants relative sources
+TEMPLATE = os.path.join(KDIR, "_kernels.pyx.tp")
+HEADER = os.path.join(KDIR, "kernels.h")
 
 # name -> (template parameters, GCC/Clang flags that select the instruction set)
 TARGETS = {
@@ -39,120 +48,30 @@ TARGETS = {
 }
 VECTOR_BYTES = {"baseline": 16, "avx2": 32, "avx512": 64}
 
+X86_64_PROBE = textwrap.dedent("""
+    #if !(defined(__x86_64__) || defined(_M_X64) || defined(_M_AMD64))
+    #error "not an x86-64 target"
+    #endif
+    int main(void) { return 0; }
+""")
+OPENMP_PROBE = textwrap.dedent("""
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+""")
+
 
 def env_flag(name):
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def is_x86_64():
-    machine = platform.machine().lower()
-    return machine in ("x86_64", "amd64") and sys.maxsize > 2**32
-
-
-def render_templates(targets):
-    """Render the kernel template into one .pyx per target."""
-    from Cython import Tempita
-
-    with open(os.path.join(HERE, KDIR, "_kernels.pyx.tp")) as f:
-        template = f.read()
-    for name in targets:
-        params = dict(TARGETS[name][0], target=name)
-        text = Tempita.sub(template, **params)
-        path = os.path.join(HERE, KDIR, f"_k_{name}.pyx")
-        old = None
-        if os.path.exists(path):
-            with open(path) as f:
-                old = f.read()
-        if old != text:  # keep the timestamp when nothing changed
-            with open(path, "w") as f:
-                f.write(text)
-
-
-class BuildExt(build_ext):
-    """Probe the compiler, then give every extension its flags."""
-
-    def _try_compile(self, code, flags, link=False):
-        tmp = tempfile.mkdtemp(prefix="cyconv-probe-")
-        try:
-            src = os.path.join(tmp, "probe.c")
-            with open(src, "w") as f:
-                f.write(code)
-            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=flags)
-            if link:
-                self.compiler.link_executable(objs, os.path.join(tmp, "probe"),
-                                              extra_postargs=flags)
-            return True
-        except Exception:
-            return False
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _openmp_flags(self):
-        if env_flag("CYCONV_NO_OPENMP"):
-            print("cyconv: CYCONV_NO_OPENMP set, building serial kernels")
-            return []
-        msvc = self.compiler.compiler_type == "msvc"
-        candidates = [["/openmp"]] if msvc else [["-fopenmp"], ["-Xpreprocessor", "-fopenmp", "-lomp"]]
-        code = textwrap.dedent("""
-            #include <omp.h>
-            int main(void) {
-                int n = 0;
-                #pragma omp parallel reduction(+:n)
-                n += 1;
-                return n > 0 ? 0 : 1;
-            }
-        """)
-        for flags in candidates:
-            if self._try_compile(code, flags, link=True):
-                return flags
-        warnings.warn("cyconv: the compiler does not support OpenMP; building serial kernels")
-        return []
-
-    def build_extensions(self):
-        msvc = self.compiler.compiler_type == "msvc"
-        omp = self._openmp_flags()
-        debug = env_flag("CYCONV_DEBUG")
-        if msvc:
-            common = ["/O2"]
-        elif debug:
-            common = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
-        else:
-            common = ["-O3", "-ffp-contract=fast"]
-        keep = []
-        for ext in self.extensions:
-            target = getattr(ext, "cy_target", None)
-            isa = [] if (msvc or target is None or not is_x86_64()) else TARGETS[target][1]
-            if isa and not self._try_compile("int main(void) { return 0; }\n", isa):
-                warnings.warn(f"cyconv: the compiler rejects {isa}; skipping {ext.name}")
-                continue
-            flags = common + isa + [f for f in omp if not f.startswith("-l")]
-            shown = " ".join(flags)
-            ext.extra_compile_args = flags
-            ext.extra_link_args = ([f for f in omp if f != "-Xpreprocessor"]
-                                   + (common[-1:] if debug and not msvc else []))
-            if target is not None:
-                ext.define_macros = [
-                    ("CY_VBYTES", str(VECTOR_BYTES[target] if is_x86_64() else 16)),
-                    ("CY_COMPILE_FLAGS", '"%s"' % shown),
-                ]
-            keep.append(ext)
-        self.extensions[:] = keep
-        super().build_extensions()
-
-
-def extensions():
-    from Cython.Build import cythonize
-
-    targets = list(TARGETS) if is_x86_64() else ["baseline"]
-    render_templates(targets)
-    exts = [Extension("cyconv._kernels._cpu", [os.path.join(KDIR, "_cpu.pyx")])]
-    for name in targets:
-        ext = Extension(f"cyconv._kernels._k_{name}", [os.path.join(KDIR, f"_k_{name}.pyx")],
-                        include_dirs=[KDIR])
-        ext.cy_target = name
-        exts.append(ext)
+def cython_directives():
     debug = env_flag("CYCONV_DEBUG")
-    directives = dict(
+    return dict(
         language_level=3,
         boundscheck=debug,
         wraparound=debug,
@@ -160,10 +79,173 @@ def extensions():
         cdivision=not debug,
         embedsignature=True,
     )
-    out = cythonize(exts, compiler_directives=directives, quiet=True)
-    for new, old in zip(out, exts):
-        new.cy_target = getattr(old, "cy_target", None)
-    return out
+
+
+def render_template(target, path):
+    """Render the kernel template for ``target`` into ``path`` (kept if unchanged)."""
+    from Cython import Tempita
+
+    with open(os.path.join(HERE, TEMPLATE)) as f:
+        template = f.read()
+    text = Tempita.sub(template, **dict(TARGETS[target][0], target=target))
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:  # keep the timestamp when nothing changed: no needless rebuild
+        with open(path, "w") as f:
+            f.write(text)
+
+
+class BuildExt(build_ext):
+    """Probe the compiler, generate the C sources, then give every extension its flags."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            jobs = os.environ.get("CYCONV_BUILD_JOBS", "").strip()
+            try:
+                jobs = int(jobs) if jobs else (os.cpu_count() or 1)
+            except ValueError:
+                raise SystemExit(f"CYCONV_BUILD_JOBS must be an integer, not {jobs!r}")
+            self.parallel = jobs if jobs > 1 else None
+
+    # ----------------------------------------------------------------- probes
+
+    def _try_compile(self, code, flags, link=False, link_flags=None):
+        tmp = tempfile.mkdtemp(prefix="cyconv-probe-")
+        try:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(code)
+            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            if link:
+                # link_executable does not see LDFLAGS (only shared-object links do);
+                # pass them, so that e.g. -L<libomp prefix> on macOS is honoured
+                extra = list(link_flags if link_flags is not None else flags)
+                if self.compiler.compiler_type != "msvc":
+                    extra += shlex.split(os.environ.get("LDFLAGS", ""))
+                self.compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                              extra_postargs=extra)
+            return True
+        except Exception:
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _target_is_x86_64(self):
+        """Whether the compiler targets x86-64 (not the build machine: cross builds)."""
+        return self._try_compile(X86_64_PROBE, [])
+
+    def _openmp_flags(self):
+        """(compile flags, link flags) for OpenMP; both empty for a serial build."""
+        if env_flag("CYCONV_NO_OPENMP"):
+            print("cyconv: CYCONV_NO_OPENMP set, building serial kernels")
+            return [], []
+        if self.compiler.compiler_type == "msvc":
+            candidates = [(["/openmp"], [])]
+        else:
+            candidates = [
+                (["-fopenmp"], ["-fopenmp"]),  # GCC, LLVM clang
+                # Apple clang + libomp (e.g. Homebrew's; its include/lib dirs come in
+                # CPPFLAGS/LDFLAGS): the driver refuses a bare -fopenmp
+                (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),
+            ]
+        for cflags, lflags in candidates:
+            if self._try_compile(OPENMP_PROBE, cflags, link=True, link_flags=cflags + lflags):
+                return cflags, lflags
+        warnings.warn("cyconv: the compiler does not support OpenMP; building serial kernels")
+        return [], []
+
+    # ------------------------------------------------------------- generation
+
+    def _gen_dir(self):
+        return os.path.join(self.build_temp, "cyconv-generated")
+
+    def _generate_sources(self, exts):
+        """Render the template per target and run Cython; point every ext at its .c."""
+        from Cython.Build import cythonize
+
+        gen = self._gen_dir()
+        os.makedirs(gen, exist_ok=True)
+        for ext in exts:
+            if ext.cy_target is None:
+                ext.sources = [ext.cy_source]
+            else:
+                pyx = os.path.join(gen, f"_k_{ext.cy_target}.pyx")
+                render_template(ext.cy_target, pyx)
+                ext.sources = [pyx]
+        jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 0
+        opts = dict(compiler_directives=cython_directives(), quiet=True,
+                    force=bool(self.force), nthreads=jobs)
+        # the rendered .pyx already lie in the build tree, and their .c goes beside
+        # them; build_dir sends the .c of _cpu.pyx there too, not into src/
+        kernels = [e for e in exts if e.cy_target is not None]
+        others = [e for e in exts if e.cy_target is None]
+        out = (cythonize(kernels, **opts) if kernels else []) + \
+              (cythonize(others, build_dir=gen, **opts) if others else [])
+        by_name = {new.name: new for new in out}
+        for ext in exts:
+            ext.sources = by_name[ext.name].sources
+
+    # ------------------------------------------------------------------ build
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        x86_64 = self._target_is_x86_64()
+        debug = env_flag("CYCONV_DEBUG")
+        omp_c, omp_l = self._openmp_flags()
+        if msvc:
+            common = ["/O2"]  # MSVC gets no GCC flags at all
+        elif debug:
+            common = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
+        else:
+            common = ["-O3", "-ffp-contract=fast"]
+        keep = []
+        for ext in self.extensions:
+            target = getattr(ext, "cy_target", None)
+            if target not in (None, "baseline") and (msvc or not x86_64):
+                # only x86-64 GCC/Clang builds get SIMD variants: elsewhere they would
+                # be copies of the baseline (MSVC has no vector extensions here)
+                print(f"cyconv: not building {ext.name} for this compiler/target")
+                continue
+            isa = TARGETS[target][1] if (target is not None and x86_64 and not msvc) else []
+            if isa and not self._try_compile("int main(void) { return 0; }\n", isa):
+                if target == "baseline":
+                    raise SystemExit(f"cyconv: the compiler rejects {isa}, which the "
+                                     f"baseline kernels need")
+                warnings.warn(f"cyconv: the compiler rejects {isa}; skipping {ext.name}")
+                continue
+            flags = common + isa + omp_c
+            ext.extra_compile_args = flags
+            ext.extra_link_args = omp_l + (common[-1:] if debug and not msvc else [])
+            ext.depends = sorted(set(ext.depends) | {HEADER})
+            if target is not None:
+                ext.define_macros = [
+                    ("CY_VBYTES", str(VECTOR_BYTES[target] if x86_64 else 16)),
+                    ("CY_COMPILE_FLAGS", '"%s"' % " ".join(flags)),
+                ]
+            keep.append(ext)
+        self.extensions[:] = keep
+        self._generate_sources(keep)
+        super().build_extensions()
+
+
+def extensions():
+    """The extension modules, declared with the sources that are in the repository.
+
+    ``cy_source`` is what Cython compiles (``_cpu.pyx``, or the template for the
+    kernel variants); BuildExt replaces ``sources`` with the generated C.
+    """
+    cpu = Extension("cyconv._kernels._cpu", [os.path.join(KDIR, "_cpu.pyx")])
+    cpu.cy_target, cpu.cy_source = None, os.path.join(KDIR, "_cpu.pyx")
+    exts = [cpu]
+    for name in TARGETS:
+        ext = Extension(f"cyconv._kernels._k_{name}", [TEMPLATE], include_dirs=[KDIR],
+                        depends=[TEMPLATE, HEADER])
+        ext.cy_target, ext.cy_source = name, TEMPLATE
+        exts.append(ext)
+    return exts
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -4,6 +4,7 @@ Cython kernels, parallel with OpenMP, compiled for several instruction sets
 and chosen at import. The public API:
 
 * :func:`conv2d` - a convolution layer (``torch.nn.functional.conv2d``);
+* :class:`Conv2d` - the same with fixed weights, packed once;
 * :func:`correlate2d`, :func:`convolve2d` - ``scipy.signal`` 2-D filters,
   extended to stacks of images;
 * :func:`output_shape` - the output-size formula;
@@ -11,12 +12,13 @@ and chosen at import. The public API:
 * :mod:`cyconv.reference` - the same functions in plain NumPy.
 """
 from ._version import __version__
-from ._conv import conv2d, convolve2d, correlate2d
+from ._conv import Conv2d, conv2d, convolve2d, correlate2d
 from ._shapes import output_shape
 from ._config import show_config
 
 __all__ = [
     "__version__",
+    "Conv2d",
     "conv2d",
     "convolve2d",
     "correlate2d",

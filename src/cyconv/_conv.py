@@ -13,6 +13,7 @@ from ._args import (
     IntOrPair,
     PaddingSpec,
     as_array,
+    check_int,
     compute_dtype,
     padding_mode as _padding_mode,
     resolve_threads,
@@ -91,21 +92,29 @@ def _row_block(rows: int, row_bytes: int, fixed_bytes: int, budget: int) -> int:
     return int(max(1, min(rows, (budget - fixed_bytes) // row_bytes)))
 
 
-def _conv_mix(x, w, b, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
+def _pack(w: np.ndarray, b: Optional[np.ndarray], groups: int, nt: int):
+    """Weights and bias packed for the active variant's channel-mixing kernel."""
+    k = _dispatch.kernels()
+    f32 = w.dtype == np.float32
+    OB = k.OB_F32 if f32 else k.OB_F64
+    O, Cg, kH, kW = w.shape
+    Og = O // groups
+    nob = -(-Og // OB)
+    wpack = np.empty(groups * nob * Cg * kH * kW * OB, dtype=w.dtype)
+    (k.pack_weights_f32 if f32 else k.pack_weights_f64)(
+        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt)
+    bpack = np.zeros((groups, nob * OB), dtype=w.dtype)
+    if b is not None:
+        bpack[:, :Og] = b.reshape(groups, Og)
+    return wpack, bpack.reshape(-1)
+
+
+def _conv_mix(x, wpack, bpack, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
     k = _dispatch.kernels()
     f32 = x.dtype == np.float32
     OB = k.OB_F32 if f32 else k.OB_F64
     Cg = geo.C // geo.groups
-    Og = geo.O // geo.groups
-    nob = -(-Og // OB)
-    ksz = Cg * geo.kH * geo.kW
-    wpack = np.empty(geo.groups * nob * ksz * OB, dtype=x.dtype)
-    (k.pack_weights_f32 if f32 else k.pack_weights_f64)(
-        w.reshape(-1), wpack, geo.O, geo.groups, Cg, geo.kH * geo.kW, nt)
-    bpack = np.zeros((geo.groups, nob * OB), dtype=x.dtype)
-    if b is not None:
-        bpack[:, :Og] = b.reshape(geo.groups, Og)
-
+    nob = bpack.shape[0] // (geo.groups * OB)
     # Input channels per reduction block: one block of packed weights stays in cache.
     CB = max(1, min(Cg, _WEIGHT_BLOCK_BYTES // (geo.kH * geo.kW * OB * x.itemsize)))
     CB = -(-Cg // -(-Cg // CB))  # equal blocks
@@ -124,10 +133,24 @@ def _conv_mix(x, w, b, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
     if base * n_oc * -(-geo.Ho // R) < want:
         R = max(1, -(-geo.Ho // -(-want // (base * n_oc))))
     (k.conv_mix_f32 if f32 else k.conv_mix_f64)(
-        x.reshape(-1), wpack, bpack.reshape(-1), out.reshape(-1), rowmap, colmap,
+        x.reshape(-1), wpack, bpack, out.reshape(-1), rowmap, colmap,
         geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
         geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
         R, obs_per_chunk, CB, nt)
+
+
+def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
+             packed=None) -> None:
+    """Run the kernel for checked, contiguous operands of the result dtype."""
+    if geo.C // geo.groups == 1:
+        _conv_depthwise(x, w, b, result, geo, mode, nt)
+        return
+    Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
+    rowmap = _index_map(geo.H, geo.pt, geo.pb, mode, Hp)
+    colmap = _index_map(geo.W, geo.pl, geo.pr, mode, Wp)
+    wpack, bpack = packed if packed is not None else _pack(w, b, geo.groups, nt)
+    _conv_mix(x, wpack, bpack, result, geo, rowmap, colmap, nt)
 
 
 def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh, osw,
@@ -271,6 +294,13 @@ def conv2d(
     >>> cyconv.conv2d(x, w, padding="same", stride=2).shape
     (1, 1, 2, 2)
     """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                   layout, out, n_threads)
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode, layout,
+            out, n_threads, packed_cache: Optional[dict] = None) -> np.ndarray:
+    """Body of :func:`conv2d`; ``packed_cache`` keeps packed weights across calls."""
     x = as_array(input, "input")
     w = as_array(weight, "weight")
     operands = [(x, "input"), (w, "weight")]
@@ -299,14 +329,19 @@ def conv2d(
     w = np.ascontiguousarray(w, dtype=dtype)
     if b is not None:
         b = np.ascontiguousarray(b, dtype=dtype)
-    if geo.C // geo.groups == 1:
-        _conv_depthwise(x, w, b, result, geo, mode, nt)
-    else:
-        Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
-        Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
-        rowmap = _index_map(geo.H, geo.pt, geo.pb, mode, Hp)
-        colmap = _index_map(geo.W, geo.pl, geo.pr, mode, Wp)
-        _conv_mix(x, w, b, result, geo, rowmap, colmap, nt)
+    packed = None
+    if packed_cache is not None and geo.C // geo.groups > 1:
+        key = (_dispatch.active(), dtype.char)
+        packed = packed_cache.get(key)
+        if packed is None:
+            packed = packed_cache[key] = _pack(w, b, geo.groups, nt)
+    _forward(x, w, b, geo, mode, result, nt, packed)
+    return result
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if b is not None:
+        b = np.ascontiguousarray(b, dtype=dtype)
+    _forward(x, w, b, geo, mode, result, nt)
     return result
 
 
@@ -478,3 +513,103 @@ def convolve2d(
            [0., 1., 2.]])
     """
     return _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip=True)
+
+
+class Conv2d:
+    """A convolution layer with fixed weights: :func:`conv2d` with the weight
+    packing done once.
+
+    ``Conv2d(weight, bias, ...)(x)`` equals ``conv2d(x, weight, bias, ...)``
+    bit for bit; the weights are reordered into the kernel's blocked layout
+    on the first call for each dtype and kept, which saves a pass over the
+    weights on every later call (it matters for layers with many weights and
+    small images). The layer keeps a read-only copy of ``weight`` and
+    ``bias``.
+
+    Parameters
+    ----------
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout, n_threads
+        As in :func:`conv2d`; they are checked here, against the input when
+        the layer is called.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> layer = cyconv.Conv2d(np.ones((4, 3, 3, 3), np.float32), padding=1)
+    >>> layer(np.ones((2, 3, 8, 8), np.float32)).shape
+    (2, 4, 8, 8)
+    >>> layer
+    Conv2d(in_channels=3, out_channels=4, kernel_size=(3, 3), stride=1, padding=1, dilation=1, groups=1, padding_mode='zeros', layout='NCHW')
+    """
+
+    def __init__(
+        self,
+        weight: ArrayLike,
+        bias: Optional[ArrayLike] = None,
+        stride: IntOrPair = 1,
+        padding: PaddingSpec = 0,
+        dilation: IntOrPair = 1,
+        groups: int = 1,
+        *,
+        padding_mode: str = "zeros",
+        layout: str = "NCHW",
+        n_threads: Optional[int] = None,
+    ) -> None:
+        w = np.array(as_array(weight, "weight"), copy=True)
+        operands = [(w, "weight")]
+        b = None
+        if bias is not None:
+            b = np.array(as_array(bias, "bias"), copy=True)
+            operands.append((b, "bias"))
+        compute_dtype(*operands)
+        if w.ndim != 4:
+            raise ValueError(
+                "`weight` must have 4 dimensions (out_channels, in_channels/groups, kH, kW), "
+                f"got shape {_fmt(w.shape)}"
+            )
+        O, Cg, kH, kW = w.shape
+        groups = check_int(groups, "groups", 1)
+        if O % groups:
+            raise ValueError(f"`groups`={groups} must divide out_channels={O} "
+                             f"(weight shape {_fmt(w.shape)})")
+        # Check every other argument once, against an input the kernel just fits.
+        dh, dw = (dilation, dilation) if isinstance(dilation, int) and dilation > 0 else (1, 1)
+        probe = (1, Cg * groups, dh * (kH - 1) + 1, dw * (kW - 1) + 1)
+        if layout.upper() == "NHWC" if isinstance(layout, str) else False:
+            probe = (probe[0], probe[2], probe[3], probe[1])
+        conv_geometry(probe, w.shape, stride, padding, dilation, groups, layout)
+        _padding_mode(padding_mode)
+        if b is not None and b.shape != (O,):
+            raise ValueError(f"`bias` must have shape ({O},) (out_channels), got {_fmt(b.shape)}")
+        _threads(n_threads)
+        w.flags.writeable = False
+        if b is not None:
+            b.flags.writeable = False
+        self.weight, self.bias = w, b
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
+        self._packed: dict = {}
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def kernel_size(self) -> Tuple[int, int]:
+        return tuple(self.weight.shape[2:])
+
+    def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Apply the layer to ``input``; see :func:`conv2d` for shapes and ``out``."""
+        return _conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                       self.groups, self.padding_mode, self.layout, out, self.n_threads,
+                       self._packed)
+
+    def __repr__(self) -> str:
+        return (f"Conv2d(in_channels={self.in_channels}, out_channels={self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride!r}, "
+                f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
+                f"padding_mode={self.padding_mode!r}, layout={self.layout!r})")
