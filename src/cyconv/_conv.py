@@ -103,18 +103,24 @@ def _pack(w: np.ndarray, b: Optional[np.ndarray], groups: int, nt: int):
     wpack = np.empty(groups * nob * Cg * kH * kW * OB, dtype=w.dtype)
     (k.pack_weights_f32 if f32 else k.pack_weights_f64)(
         w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt)
-    bpack = np.zeros((groups, nob * OB), dtype=w.dtype)
+    return wpack, _pack_bias(b, O, groups, nob * OB, w.dtype)
+
+
+def _pack_bias(b, O: int, groups: int, per_group: int, dtype) -> np.ndarray:
+    """Bias laid out like the packed output-channel blocks, zero-padded."""
+    bpack = np.zeros((groups, per_group), dtype=dtype)
     if b is not None:
-        bpack[:, :Og] = b.reshape(groups, Og)
-    return wpack, bpack.reshape(-1)
+        bpack[:, :O // groups] = b.reshape(groups, O // groups)
+    return bpack.reshape(-1)
 
 
-def _conv_mix(x, wpack, bpack, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
+def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
     k = _dispatch.kernels()
     f32 = x.dtype == np.float32
     OB = k.OB_F32 if f32 else k.OB_F64
     Cg = geo.C // geo.groups
-    nob = bpack.shape[0] // (geo.groups * OB)
+    Og = geo.O // geo.groups
+    nob = -(-Og // OB)
     # Input channels per reduction block: one block of packed weights stays in cache.
     CB = max(1, min(Cg, _WEIGHT_BLOCK_BYTES // (geo.kH * geo.kW * OB * x.itemsize)))
     CB = -(-Cg // -(-Cg // CB))  # equal blocks
@@ -132,11 +138,19 @@ def _conv_mix(x, wpack, bpack, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
     n_oc = -(-nob // obs_per_chunk)
     if base * n_oc * -(-geo.Ho // R) < want:
         R = max(1, -(-geo.Ho // -(-want // (base * n_oc))))
+    # When every block of weights is used by a single work item, pack each
+    # block inside its item (cache-hot, in parallel) instead of in a pass of
+    # its own.
+    fused = packed is None and geo.N * -(-geo.Ho // R) == 1
+    if fused:
+        wk, bpack = w.reshape(-1), _pack_bias(b, geo.O, geo.groups, nob * OB, x.dtype)
+    else:
+        wk, bpack = packed if packed is not None else _pack(w, b, geo.groups, nt)
     (k.conv_mix_f32 if f32 else k.conv_mix_f64)(
-        x.reshape(-1), wpack, bpack, out.reshape(-1), rowmap, colmap,
+        x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap,
         geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
         geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
-        R, obs_per_chunk, CB, nt)
+        R, obs_per_chunk, CB, fused, nt)
 
 
 def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
@@ -149,8 +163,7 @@ def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
     Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
     rowmap = _index_map(geo.H, geo.pt, geo.pb, mode, Hp)
     colmap = _index_map(geo.W, geo.pl, geo.pr, mode, Wp)
-    wpack, bpack = packed if packed is not None else _pack(w, b, geo.groups, nt)
-    _conv_mix(x, wpack, bpack, result, geo, rowmap, colmap, nt)
+    _conv_mix(x, w, b, packed, result, geo, rowmap, colmap, nt)
 
 
 def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh, osw,
