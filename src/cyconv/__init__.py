@@ -15,6 +15,7 @@ from ._version import __version__
 from ._conv import Conv2d, conv2d, convolve2d, correlate2d
 from ._shapes import output_shape
 from ._config import show_config
+from . import reference
 
 __all__ = [
     "__version__",
@@ -23,5 +24,6 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "output_shape",
+    "reference",
     "show_config",
 ]

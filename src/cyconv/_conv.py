@@ -605,14 +605,17 @@ class Conv2d:
 
     @property
     def in_channels(self) -> int:
+        """Input channels the layer expects: ``weight.shape[1] * groups``."""
         return self.weight.shape[1] * self.groups
 
     @property
     def out_channels(self) -> int:
+        """Output channels: ``weight.shape[0]``."""
         return self.weight.shape[0]
 
     @property
     def kernel_size(self) -> Tuple[int, int]:
+        """``(kH, kW)``."""
         return tuple(self.weight.shape[2:])
 
     def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
