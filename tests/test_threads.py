@@ -1,6 +1,10 @@
 """Every thread count gives bitwise the same result."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -87,3 +91,16 @@ def test_threadpool_limits_do_not_change_results(rng):
     ref = cyconv.conv2d(x, w, padding=1)
     with threadpoolctl.threadpool_limits(limits=1):
         np.testing.assert_array_equal(cyconv.conv2d(x, w, padding=1), ref)
+
+
+def test_omp_num_threads_sets_the_default():
+    if not cyconv.show_config(print_=False)["openmp"]:
+        pytest.skip("built without OpenMP")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cyconv.__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    code = "import cyconv; print(cyconv.show_config(print_=False)['default_threads'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"

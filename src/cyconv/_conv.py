@@ -6,6 +6,7 @@ import numbers
 from typing import Any, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _dispatch
 from ._args import (
@@ -20,7 +21,7 @@ from ._args import (
 )
 from ._shapes import ConvGeometry, _fmt, conv_geometry
 
-ArrayLike = Any
+
 
 # Staging-panel budgets (bytes per thread). The channel-mixing panel holds the
 # input rows of one work item for every channel of a group and should stay in

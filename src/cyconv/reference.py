@@ -223,7 +223,7 @@ def correlate2d(
     mode : {"full", "same", "valid"}, optional
         ``"full"``: every position where the kernel overlaps the image,
         ``(H + kH - 1, W + kW - 1)``; ``"same"``: ``(H, W)``, the
-        ``"full"`` output cropped starting at ``((kH - 1) // 2, (kW - 1) // 2)``;
+        ``"full"`` output cropped starting at ``(kH // 2, kW // 2)``;
         ``"valid"``: only positions where the kernel lies inside the image,
         ``(H - kH + 1, W - kW + 1)``. In ``"valid"`` mode an ``in2`` at least
         as large as ``in1`` in both dimensions swaps the roles of the two
@@ -278,7 +278,7 @@ def convolve2d(
     ``out[i, j] = sum over u, v of in1[i - u, j - v] * in2[u, v]`` (indices in
     the frame of the ``"full"`` output): a :func:`correlate2d` with ``in2``
     rotated by 180 degrees. For even kernels ``"same"`` mode crops the
-    ``"full"`` output starting at ``(kH // 2, kW // 2)``, as SciPy does.
+    ``"full"`` output starting at ``((kH - 1) // 2, (kW - 1) // 2)``, as SciPy does.
 
     Parameters
     ----------
@@ -305,7 +305,9 @@ def convolve2d(
     return _filter2d(in1, in2, mode, boundary, fillvalue, flip=True)
 
 
-def _filter2d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool) -> np.ndarray:
+def _filter2d(
+    in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool
+) -> np.ndarray:
     """Shared body of :func:`correlate2d` (``flip=False``) and :func:`convolve2d`."""
     a = _args.as_array(in1, "in1")
     k = _args.as_array(in2, "in2")
