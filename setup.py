@@ -133,6 +133,14 @@ class BuildExt(build_ext):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _accepts(self, flags):
+        """Whether the compiler accepts ``flags`` (memoised)."""
+        cache = self.__dict__.setdefault("_cyconv_accepts", {})
+        key = tuple(flags)
+        if key not in cache:
+            cache[key] = self._try_compile("int main(void) { return 0; }\n", list(flags))
+        return cache[key]
+
     def _target_is_x86_64(self):
         """Whether the compiler targets x86-64 (not the build machine: cross builds)."""
         return self._try_compile(X86_64_PROBE, [])
@@ -152,7 +160,7 @@ class BuildExt(build_ext):
                 (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),
             ]
         for cflags, lflags in candidates:
-            if self._try_compile(OPENMP_PROBE, cflags, link=True, link_flags=cflags + lflags):
+            if self._try_compile(OPENMP_PROBE, cflags, link=True, link_flags=lflags):
                 return cflags, lflags
         warnings.warn("cyconv: the compiler does not support OpenMP; building serial kernels")
         return [], []
@@ -161,6 +169,24 @@ class BuildExt(build_ext):
 
     def _gen_dir(self):
         return os.path.join(self.build_temp, "cyconv-generated")
+
+    def _stamp(self, name, content):
+        """Write ``content`` to a stamp file in the build tree if it differs.
+
+        Returns (path, changed). A stamp in an extension's ``depends`` makes a
+        change of flags (CYCONV_NO_OPENMP, CYCONV_DEBUG, ...) rebuild it even
+        when a build directory is reused; sources alone would look up to date.
+        """
+        path = os.path.join(self._gen_dir(), "stamps", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        old = None
+        if os.path.exists(path):
+            with open(path) as f:
+                old = f.read()
+        if old != content:
+            with open(path, "w") as f:
+                f.write(content)
+        return path, old != content
 
     def _generate_sources(self, exts):
         """Render the template per target and run Cython; point every ext at its .c."""
@@ -176,8 +202,11 @@ class BuildExt(build_ext):
                 render_template(ext.cy_target, pyx)
                 ext.sources = [pyx]
         jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 0
-        opts = dict(compiler_directives=cython_directives(), quiet=True,
-                    force=bool(self.force), nthreads=jobs)
+        directives = cython_directives()
+        # the .c files do not record the directives: regenerate them when these change
+        _, changed = self._stamp("cython-directives.txt", repr(sorted(directives.items())))
+        opts = dict(compiler_directives=directives, quiet=True,
+                    force=bool(self.force) or changed, nthreads=jobs)
         # the rendered .pyx already lie in the build tree, and their .c goes beside
         # them; build_dir sends the .c of _cpu.pyx there too, not into src/
         kernels = [e for e in exts if e.cy_target is not None]
@@ -209,9 +238,10 @@ class BuildExt(build_ext):
                 # be copies of the baseline (MSVC has no vector extensions here)
                 print(f"cyconv: not building {ext.name} for this compiler/target")
                 continue
-            isa = TARGETS[target][1] if (target is not None and x86_64 and not msvc) else []
-            if isa and not self._try_compile("int main(void) { return 0; }\n", isa):
-                if target == "baseline":
+            # _cpu (target None) runs on every CPU, before any detection: baseline too
+            isa = TARGETS[target or "baseline"][1] if (x86_64 and not msvc) else []
+            if isa and not self._accepts(isa):
+                if target in (None, "baseline"):
                     raise SystemExit(f"cyconv: the compiler rejects {isa}, which the "
                                      f"baseline kernels need")
                 warnings.warn(f"cyconv: the compiler rejects {isa}; skipping {ext.name}")
@@ -219,7 +249,6 @@ class BuildExt(build_ext):
             flags = common + isa + omp_c
             ext.extra_compile_args = flags
             ext.extra_link_args = omp_l + (common[-1:] if debug and not msvc else [])
-            ext.depends = sorted(set(ext.depends) | {HEADER})
             if target is not None:
                 ext.define_macros = [
                     ("CY_VBYTES", str(VECTOR_BYTES[target] if x86_64 else 16)),
@@ -228,6 +257,11 @@ class BuildExt(build_ext):
             keep.append(ext)
         self.extensions[:] = keep
         self._generate_sources(keep)
+        for ext in keep:
+            stamp, _ = self._stamp(f"{ext.name}.txt", repr(
+                (ext.extra_compile_args, ext.extra_link_args, ext.define_macros,
+                 sorted(cython_directives().items()))))
+            ext.depends = sorted(set(ext.depends) | {HEADER, stamp})
         super().build_extensions()
 
 
