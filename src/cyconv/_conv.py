@@ -133,6 +133,10 @@ def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
     item = x.itemsize
     R = _row_block(geo.Ho, Cg * geo.sh * Wp * item,
                    Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * item, _MIX_PANEL_BYTES)
+    if geo.N == 1 and packed is None and Cg * rowmap.shape[0] * Wp * item <= 2 * _MIX_PANEL_BYTES:
+        # Small image, many weights: one row block, so that every block of
+        # weights is used by one item and can be packed inside it.
+        R = geo.Ho
     want = _ITEMS_PER_THREAD * nt
     base = geo.N * geo.groups
     n_oc = 1
