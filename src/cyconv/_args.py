@@ -84,7 +84,7 @@ def padding_mode(mode: Any, name: str = "padding_mode", table: dict = PADDING_MO
         return table[mode.lower()]
     except KeyError:
         raise ValueError(
-            f"Unknown {name}: {mode!r}; expected one of {sorted(table)}"
+            f"Unknown `{name}`: {mode!r}; expected one of {sorted(table)}"
         ) from None
 
 
@@ -119,7 +119,7 @@ def explicit_padding(
             top, bottom = same_padding(in_hw[0], k_hw[0], stride[0], dilation[0])
             left, right = same_padding(in_hw[1], k_hw[1], stride[1], dilation[1])
             return (top, bottom, left, right)
-        raise ValueError(f"Unknown padding: {padding!r}; expected 'valid', 'same', an int or pairs")
+        raise ValueError(f"Unknown `padding`: {padding!r}; expected 'valid', 'same', an int or pairs")
     if _is_int(padding):
         p = check_int(padding, "padding", 0)
         return (p, p, p, p)

@@ -62,6 +62,7 @@ __all__ = [
     "scipy_loop_conv2d",
     "systems_for",
     "time_callable",
+    "time_interleaved",
     "tolerance",
 ]
 
@@ -72,6 +73,10 @@ SUITE_RESOURCE = "bench_suite.json"
 #: Every implementation is compared with a float64 reference; float32 results of
 #: direct, GEMM and FFT algorithms all stay well below 1e-5 on the suite.
 _TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+
+#: Share of the machine's CPU used by other processes above which a timing is
+#: marked as disturbed.
+_DISTURBED = 0.1
 
 #: Largest im2col buffer the NumPy peer may allocate.
 _IM2COL_MAX_BYTES = 2 << 30
@@ -217,7 +222,7 @@ def _suite_text() -> str:
         from importlib.resources import files
 
         return files("cyconv").joinpath(SUITE_RESOURCE).read_text(encoding="utf-8")
-    except (ImportError, ModuleNotFoundError, FileNotFoundError, TypeError, AttributeError):
+    except (ImportError, OSError, TypeError, AttributeError):
         return (Path(__file__).with_name(SUITE_RESOURCE)).read_text(encoding="utf-8")
 
 
@@ -1060,6 +1065,43 @@ def busy_fraction(interval: float = 0.5) -> float | None:
     return max(0.0, 1.0 - (after[1] - before[1]) / total)
 
 
+class _LoadMeter:
+    """Share of the machine's CPU time used by other processes while timing.
+
+    Compares the machine's busy time (``/proc/stat``) with this process's own
+    CPU time (all its threads) over the same interval; 10 ms resolution.
+    """
+
+    def __init__(self) -> None:
+        self._start: tuple[tuple[float, float], float] | None = None
+
+    @staticmethod
+    def _snapshot() -> tuple[tuple[float, float], float] | None:
+        machine = _cpu_times()
+        if machine is None:
+            return None
+        own = os.times()
+        return machine, own.user + own.system
+
+    def start(self) -> None:
+        """Begin an interval."""
+        self._start = self._snapshot()
+
+    def other_load(self) -> float | None:
+        """Fraction (0-1) of all cores busy with other processes since :meth:`start`."""
+        end = self._snapshot()
+        if self._start is None or end is None:
+            return None
+        (total0, idle0), own0 = self._start
+        (total1, idle1), own1 = end
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        total = total1 - total0
+        if total <= 0:
+            return None
+        busy_other = (total - (idle1 - idle0)) - (own1 - own0) * ticks
+        return min(1.0, max(0.0, busy_other / total))
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -1321,9 +1363,13 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
             with blas_threads(t):
                 cyconv_out: np.ndarray | None = None
                 timed: list[tuple[dict[str, Any], Runner, float]] = []
+                check_loads: list[float | None] = []
+                meter = _LoadMeter()
                 for system in systems:
                     progress.update(f"{where} | {system.label}: checking")
+                    meter.start()
                     rec, runner, first, out = _check_system(system, case, t, cyconv_out)
+                    check_load = meter.other_load()
                     if out is not None and cyconv_out is None:
                         cyconv_out = out
                     results.append(rec)
@@ -1331,6 +1377,8 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
                         progress.message(f"{where} | {system.label}: {rec['status']}: {rec['message']}")
                     if runner is not None and first is not None:
                         timed.append((rec, runner, first))
+                        check_loads.append(check_load)
+                loads: list[float | None] = []
                 if settings.interleave:
                     def on_sample(r: int, i: int) -> None:
                         progress.update(
@@ -1338,6 +1386,7 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
                         )
 
                     progress.update(f"{where} | timing {len(timed)} systems in turns")
+                    meter.start()
                     timings = time_interleaved(
                         [runner.fn for _, runner, _ in timed],
                         repeats=settings.repeats,
@@ -1348,10 +1397,12 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
                         min_warmup_s=settings.min_warmup,
                         on_sample=on_sample,
                     )
+                    loads = [meter.other_load()] * len(timed)
                 else:
                     timings = []
                     for rec, runner, first in timed:
                         progress.update(f"{where} | {rec['label']}: timing")
+                        meter.start()
                         timings.append(
                             time_callable(
                                 runner.fn,
@@ -1363,8 +1414,12 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
                                 min_warmup_s=settings.min_warmup,
                             )
                         )
-                for (rec, _, _), timing in zip(timed, timings):
+                        loads.append(meter.other_load())
+                for (rec, _, _), timing, load, check_load in zip(timed, timings, loads, check_loads):
+                    if timing.note.startswith("one call only"):
+                        load = check_load  # the checked call was the only sample
                     rec.update(
+                        other_load=load,
                         median_s=timing.median_s,
                         gflops=layer.gflop / timing.median_s,
                         samples_s=timing.samples_s,
@@ -1461,6 +1516,8 @@ def _cell(rec: dict[str, Any] | None) -> str:
         text += " (!)"
     if rec.get("timing_note"):
         text += "*"
+    if (rec.get("other_load") or 0.0) > _DISTURBED:
+        text += "~"
     return text
 
 
@@ -1618,7 +1675,15 @@ def plot_ratios(
             seen.add(name)
             pos = top - i * bar_h
             ax.barh(pos, ratio, height=bar_h * 0.9, color=_COLORS.get(name), label=label)
-            ax.text(ratio * 1.04, pos, _fmt_ratio(ratio), va="center", ha="left", fontsize=8)
+            ax.text(
+                ratio * 1.04,
+                pos,
+                _fmt_ratio(ratio),
+                va="center",
+                ha="left",
+                fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.8},
+            )
         ticks.append(y)
         best = SYSTEMS_BY_NAME[row["best_cyconv"]].label
         rate = _fmt_rate(row["best_cyconv_gflops"])
@@ -1684,7 +1749,14 @@ def plot_scaling(
                 label = SYSTEMS_BY_NAME[name].label if name not in seen else None
                 seen.add(name)
                 ax.barh(pos, speedup, height=bar_h * 0.9, color=_COLORS.get(name), label=label)
-                ax.text(speedup + 0.02, pos, f"{speedup:.2f}", va="center", fontsize=7)
+                ax.text(
+                    speedup + 0.02,
+                    pos,
+                    f"{speedup:.2f}",
+                    va="center",
+                    fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.8},
+                )
             ticks.append(y)
             labels.append(lname)
             y -= 1.0
@@ -1750,7 +1822,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Table cells: '-' not compared on this layer, 'n/i' not installed, '(!)' wrong "
-            "result (excluded from the ratio), '*' fewer samples than asked (time budget). "
+            "result (excluded from the ratio), '*' fewer samples than asked (time budget), "
+            "'~' other programs loaded the CPU meanwhile. "
             "Exit status 1 when a cyconv result was wrong, raised, or cyconv was unusable."
         ),
     )
@@ -1981,8 +2054,17 @@ def _report_text(
         "",
         "GFLOP/s of the median call. Ratio: fastest cyconv entry point / fastest peer; only "
         "results that agree with the float64 reference count. '-': not compared, 'n/i': not "
-        "installed, '(!)': wrong result, '*': fewer samples (time budget).",
+        "installed, '(!)': wrong result, '*': fewer samples (time budget), '~': other "
+        f"programs used more than {100 * _DISTURBED:.0f} % of the CPU meanwhile (noisy).",
     ]
+    timed = [r for r in results if "median_s" in r and r.get("other_load") is not None]
+    disturbed = [r for r in timed if r["other_load"] > _DISTURBED]
+    if disturbed:
+        out += [
+            "",
+            f"{len(disturbed)} of {len(timed)} timings ran while other programs used more than "
+            f"{100 * _DISTURBED:.0f} % of the CPU (marked '~'); rerun on a quiet machine.",
+        ]
     missing = {r["system"]: r["message"] for r in results if r.get("status") == "missing"}
     if missing:
         out += ["", "Missing peers: " + "; ".join(f"{k} ({v})" for k, v in sorted(missing.items()))]

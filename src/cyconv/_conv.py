@@ -393,7 +393,7 @@ def _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip: bool) -> np.
     _check_2d_operand(a, "in1")
     _check_2d_operand(k, "in2")
     if not isinstance(mode, str) or mode not in ("full", "same", "valid"):
-        raise ValueError(f"Unknown mode: {mode!r}; expected 'full', 'same' or 'valid'")
+        raise ValueError(f"Unknown `mode`: {mode!r}; expected 'full', 'same' or 'valid'")
     bmode = _padding_mode(boundary, "boundary", BOUNDARIES)
     if isinstance(fillvalue, (bool, np.bool_)) or not isinstance(fillvalue, numbers.Number):
         arr = np.asarray(fillvalue)
@@ -402,6 +402,10 @@ def _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip: bool) -> np.
         fillvalue = arr.item()
     if isinstance(fillvalue, complex) or np.iscomplexobj(fillvalue):
         raise TypeError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
+    try:
+        fillvalue = float(fillvalue)
+    except OverflowError:
+        raise ValueError(f"`fillvalue` is too large for a float: {fillvalue!r}") from None
     try:
         lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
     except ValueError:
@@ -593,6 +597,8 @@ class Conv2d:
                 f"got shape {_fmt(w.shape)}"
             )
         O, Cg, kH, kW = w.shape
+        if 0 in w.shape:
+            raise ValueError(f"`weight` must not have a zero-size axis, got shape {_fmt(w.shape)}")
         groups = check_int(groups, "groups", 1)
         if O % groups:
             raise ValueError(f"`groups`={groups} must divide out_channels={O} "

@@ -64,7 +64,7 @@ def conv_geometry(
     """Check the shapes and arguments of a conv2d call and derive every size."""
     iname, wname = names
     if not isinstance(layout, str) or layout.upper() not in ("NCHW", "NHWC"):
-        raise ValueError(f"Unknown layout: {layout!r}; expected 'NCHW' or 'NHWC'")
+        raise ValueError(f"Unknown `layout`: {layout!r}; expected 'NCHW' or 'NHWC'")
     nhwc = layout.upper() == "NHWC"
     axes = "(N, H, W, C) or (H, W, C)" if nhwc else "(N, C, H, W) or (C, H, W)"
     if len(ishape) not in (3, 4):

@@ -17,6 +17,9 @@
 #ifndef CY_VBYTES
 #define CY_VBYTES 16
 #endif
+/* Upper bounds of the lanes per vector, usable as array sizes. */
+#define CY_LANES_4 (CY_VBYTES / 4)
+#define CY_LANES_8 (CY_VBYTES / 8)
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef float cy_vf32 __attribute__((vector_size(CY_VBYTES)));
