@@ -18,6 +18,8 @@ import pytest
 
 from cyconv import _bench
 
+pytest.importorskip("pytest_benchmark", reason="the benchmark suite needs pytest-benchmark")
+
 LAYERS = _bench.load_suite()
 
 #: With --benchmark-disable, systems too slow for a smoke test are skipped on
