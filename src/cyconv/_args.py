@@ -38,6 +38,9 @@ BOUNDARIES = {
     "symmetric": "symmetric",
 }
 
+#: Largest size, stride, dilation or padding accepted (any larger value raises).
+MAX_INT = 2**40
+
 #: Largest thread count handed to OpenMP; larger requests are capped.
 MAX_THREADS = 256
 
@@ -55,6 +58,8 @@ def check_int(value: Any, name: str, minimum: int) -> int:
     value = int(value)
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    if value > MAX_INT:
+        raise ValueError(f"`{name}` is too large: {value} (at most {MAX_INT})")
     return value
 
 

@@ -15,6 +15,7 @@ from ._args import (
     PaddingSpec,
     as_array,
     check_int,
+    pair,
     compute_dtype,
     padding_mode as _padding_mode,
     resolve_threads,
@@ -33,6 +34,8 @@ _WEIGHT_BLOCK_BYTES = 96 * 1024
 # Most output-channel blocks per work item for which unpadded input is read in
 # place rather than staged (measured: 256->64 1x1 gains 30 %, 64->256 loses).
 _DIRECT_MAX_BLOCKS = 8
+# Largest total of per-thread scratch buffers attempted (bytes).
+_MAX_SCRATCH_BYTES = 1 << 36
 # Aim for at least this many work items per thread, for load balance.
 _ITEMS_PER_THREAD = 4
 
@@ -72,6 +75,11 @@ def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nd
     return m
 
 
+def _operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned, native-byte-order array of ``dtype``."""
+    return np.require(a, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype, inputs) -> np.ndarray:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"`out` must be a numpy.ndarray, got {type(out).__name__}")
@@ -87,6 +95,16 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype, inputs) -> np.
         if isinstance(arr, np.ndarray) and np.may_share_memory(out, arr):
             raise ValueError(f"`out` overlaps `{name}`; pass a separate array")
     return out
+
+
+def _check_scratch(elements: int, itemsize: int, nt: int) -> None:
+    """Refuse, before the kernel runs, per-thread buffers that cannot exist."""
+    nbytes = elements * itemsize * nt
+    if nbytes > _MAX_SCRATCH_BYTES:
+        raise MemoryError(
+            f"the per-thread staging buffers would take {nbytes} bytes; reduce the padding, "
+            "stride or dilation (the staged rows span them)"
+        )
 
 
 def _row_block(rows: int, row_bytes: int, fixed_bytes: int, budget: int) -> int:
@@ -158,6 +176,9 @@ def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
         wk, bpack = w.reshape(-1), _pack_bias(b, geo.O, geo.groups, nob * OB, x.dtype)
     else:
         wk, bpack = packed if packed is not None else _pack(w, b, geo.groups, nt)
+    rows_in = (R - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    _check_scratch((0 if direct else Cg * rows_in * Wp) + (R * geo.Wo + 8) * OB
+                   + (CB * geo.kH * geo.kW * OB if fused else 0), item, nt)
     (k.conv_mix_f32 if f32 else k.conv_mix_f64)(
         x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap,
         geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
@@ -197,6 +218,7 @@ def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh,
     want = _ITEMS_PER_THREAD * nt
     if P * -(-Ho // R) < want:
         R = max(1, -(-Ho // -(-want // P)))
+    _check_scratch(((R - 1) * sh + (kH - 1) * dh + 1) * Wp, x.itemsize, nt)
     (k.conv_planes_f32 if f32 else k.conv_planes_f64)(
         x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
         in_off, k_off, out_off, rowmap, colmap, H, W, ish, isw, osh, osw,
@@ -350,23 +372,22 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode
                                                 (bias, "bias")])
     if geo.N == 0:
         return result
-    x = np.ascontiguousarray(x, dtype=dtype)
-    w = np.ascontiguousarray(w, dtype=dtype)
+    x = _operand(x, dtype)
+    w = _operand(w, dtype)
     if b is not None:
-        b = np.ascontiguousarray(b, dtype=dtype)
+        b = _operand(b, dtype)
     packed = None
     if packed_cache is not None and geo.C // geo.groups > 1:
         key = (_dispatch.active(), dtype.char)
         packed = packed_cache.get(key)
         if packed is None:
             packed = packed_cache[key] = _pack(w, b, geo.groups, nt)
-    _forward(x, w, b, geo, mode, result, nt, packed)
-    return result
-    x = np.ascontiguousarray(x, dtype=dtype)
-    w = np.ascontiguousarray(w, dtype=dtype)
-    if b is not None:
-        b = np.ascontiguousarray(b, dtype=dtype)
-    _forward(x, w, b, geo, mode, result, nt)
+    if result.flags.aligned:
+        _forward(x, w, b, geo, mode, result, nt, packed)
+    else:  # the kernels store whole elements: go through an aligned buffer
+        aligned = np.empty(shape, dtype=dtype)
+        _forward(x, w, b, geo, mode, aligned, nt, packed)
+        result[...] = aligned
     return result
 
 
@@ -446,8 +467,8 @@ def _filter2d(in1, in2, mode, boundary, fillvalue, n_threads, flip: bool) -> np.
     P = math.prod(lead)
     if P == 0:
         return result
-    a = np.ascontiguousarray(a, dtype=dtype)
-    k = np.ascontiguousarray(k, dtype=dtype)
+    a = _operand(a, dtype)
+    k = _operand(k, dtype)
     if flip:
         k = np.ascontiguousarray(k[..., ::-1, ::-1])
     in_off = np.broadcast_to(
@@ -604,7 +625,7 @@ class Conv2d:
             raise ValueError(f"`groups`={groups} must divide out_channels={O} "
                              f"(weight shape {_fmt(w.shape)})")
         # Check every other argument once, against an input the kernel just fits.
-        dh, dw = (dilation, dilation) if isinstance(dilation, int) and dilation > 0 else (1, 1)
+        dh, dw = pair(dilation, "dilation", 1)
         probe = (1, Cg * groups, dh * (kH - 1) + 1, dw * (kW - 1) + 1)
         if layout.upper() == "NHWC" if isinstance(layout, str) else False:
             probe = (probe[0], probe[2], probe[3], probe[1])

@@ -1,0 +1,819 @@
+"""Hardening: property-based tests of every public entry point against ``cyconv.reference``.
+
+Random problems - shapes down to one pixel and kernels as large as the input,
+strides, dilations, every spelling of ``padding`` and of the padding modes,
+groups (depthwise, channel multipliers), bias, NCHW/NHWC, float32/float64
+and the dtype rule, non-contiguous, negative-stride, zero-stride (broadcast),
+byte-swapped and read-only inputs, ``out=`` with guard zones around it,
+NaN/inf in the data, every SIMD variant and several thread counts - are
+computed by :func:`cyconv.conv2d`, :class:`cyconv.Conv2d`,
+:func:`cyconv.correlate2d` and :func:`cyconv.convolve2d` and compared with the
+float64 ground truth of :mod:`cyconv.reference`, within the dtype's tolerance
+relative to the sum of ``|x||w|`` (``conftest.RTOL``: 1e-5 for float32, 1e-12
+for float64). ``Conv2d`` must equal ``conv2d`` bit for bit.
+
+Besides the general strategies, targeted ones drive every code path of the
+kernels (see ``test_targeted_families_reach_every_path``, which proves it):
+widths around multiples of 6/7/8/16/32/64 (tile and vector-chunk tails),
+output channels around multiples of 8/16/32 (partial output-channel blocks),
+many input channels (the packed weights of one block exceed 96 KB, so the
+reduction runs in input-channel blocks), unpadded inputs (tiles read the input
+in place: the "direct" path), batch 1 with few output rows (weights packed
+inside the work item: the "fused" path), and the per-channel kernel's three
+loops (strided, two rows at a time, one row at a time).
+
+Examples: ``$CYCONV_FUZZ_EXAMPLES`` in total over this file (default 150, a few
+seconds), shared among the tests in fixed proportions. A long campaign::
+
+    CYCONV_FUZZ_EXAMPLES=10000 pytest -m fuzz tests/test_fuzz.py \\
+        --hypothesis-seed=1 --hypothesis-show-statistics
+
+Unaligned buffers (an array at an odd byte offset) are not drawn here: the
+kernels read them with element-aligned loads, which UBSan reports and which
+would stop a sanitizer run at the first one; ``test_unaligned_inputs`` below
+covers them, each in its own subprocess.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, note, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import cyconv  # noqa: E402
+from cyconv import _dispatch, reference  # noqa: E402
+
+TOTAL_EXAMPLES = int(os.environ.get("CYCONV_FUZZ_EXAMPLES", "150"))
+#: With CYCONV_FUZZ_STRICT=1 the known bugs below are not excused.
+STRICT = os.environ.get("CYCONV_FUZZ_STRICT", "") not in ("", "0")
+
+# Share of the examples each test gets (they sum to 1).
+SHARES = {
+    "conv2d": 0.30,
+    "paths": 0.30,
+    "filters": 0.25,
+    "dtypes": 0.07,
+    "layer": 0.08,
+}
+
+
+def _settings(share: str):
+    return settings(
+        max_examples=max(1, round(TOTAL_EXAMPLES * SHARES[share])),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+
+
+VARIANTS = _dispatch.variants()
+PADDING_MODES = ["zeros", "constant", "reflect", "replicate", "edge", "circular", "wrap",
+                 "symmetric", "Zeros", "REFLECT", "Circular"]
+BOUNDARIES = ["fill", "pad", "wrap", "circular", "symm", "symmetric", "FILL", "Symm"]
+THREADS = [None, 1, 2, 3, -1]
+
+
+def expected_dtype(*dtypes) -> np.dtype:
+    """The documented dtype rule, written independently of ``cyconv._args``:
+    float32 when every operand is float16 or float32 (any byte order), else float64."""
+    for d in dtypes:
+        if d is None:
+            continue
+        d = np.dtype(d)
+        if not (d.kind == "f" and d.itemsize <= 4):
+            return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+_NP_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
+             "replicate": "edge", "edge": "edge", "circular": "wrap", "wrap": "wrap",
+             "symmetric": "symmetric"}
+
+
+def independent_pads(padding, hw, khw, stride, dilation) -> Tuple[int, int, int, int]:
+    """(top, bottom, left, right) from the documented rules, without cyconv's parser."""
+    s = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    d = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    if isinstance(padding, str):
+        if padding.lower() == "valid":
+            return (0, 0, 0, 0)
+        pads = []
+        for n, k, si, di in zip(hw, khw, s, d):
+            out = -(-n // si)
+            total = max((out - 1) * si + di * (k - 1) + 1 - n, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    ph, pw = padding
+    ph = (ph, ph) if isinstance(ph, int) else tuple(ph)
+    pw = (pw, pw) if isinstance(pw, int) else tuple(pw)
+    return ph + pw
+
+
+def independent_truth(check, x, w, b, kwargs) -> np.ndarray:
+    """conv2d from np.pad + scipy.signal.correlate (conftest.scipy_conv2d), with the
+    padding resolved by :func:`independent_pads`: shares no code with cyconv."""
+    nhwc = kwargs["layout"].upper() == "NHWC"
+    xb = np.asarray(x, np.float64)
+    batched = xb.ndim == 4
+    if not batched:
+        xb = xb[None]
+    if nhwc:
+        xb = xb.transpose(0, 3, 1, 2)
+    s, dil = kwargs["stride"], kwargs["dilation"]
+    pads = independent_pads(kwargs["padding"], xb.shape[2:], w.shape[2:], s, dil)
+    out = check.scipy_conv2d(
+        xb, w, b, stride=(s, s) if isinstance(s, int) else tuple(s), pads=pads,
+        dilation=(dil, dil) if isinstance(dil, int) else tuple(dil), groups=kwargs["groups"],
+        np_mode=_NP_MODES[kwargs["padding_mode"].lower()])
+    if nhwc:
+        out = out.transpose(0, 2, 3, 1)
+    return out if batched else out[0]
+
+
+# --------------------------------------------------------------------------- input forms
+
+
+FORMS = ["contiguous", "strided", "transposed", "reversed", "readonly", "byteswapped",
+         "broadcast", "list"]
+
+
+def as_form(values: np.ndarray, form: str) -> Any:
+    """An array-like holding ``values`` in the memory layout ``form``."""
+    if form == "contiguous" or values.size == 0:
+        return values
+    if form == "strided":  # every other element of a larger buffer, on the last two axes
+        big = np.zeros(values.shape[:-2] + (2 * values.shape[-2], 3 * values.shape[-1]),
+                       values.dtype)
+        view = big[..., ::2, ::3]
+        view[...] = values
+        return view
+    if form == "transposed":  # Fortran order: a non-contiguous view of a copy
+        return np.asfortranarray(values)
+    if form == "reversed":  # negative strides on every axis
+        rev = tuple(slice(None, None, -1) for _ in values.shape)
+        return np.ascontiguousarray(values[rev])[rev]
+    if form == "readonly":
+        v = values.copy()
+        v.flags.writeable = False
+        return v
+    if form == "byteswapped":
+        return values.astype(values.dtype.newbyteorder())
+    if form == "broadcast":  # zero stride on the first axis: values[0] repeated
+        if values.ndim < 3:
+            return values
+        return np.broadcast_to(values[:1], values.shape)
+    if form == "list":
+        return values.tolist() if values.size <= 512 else values
+    raise AssertionError(form)
+
+
+def form_values(values: np.ndarray, form: str) -> np.ndarray:
+    """The values the array-like of ``as_form(values, form)`` holds."""
+    if form == "broadcast" and values.ndim >= 3 and values.size:
+        return np.broadcast_to(values[:1], values.shape)
+    return values
+
+
+def random_values(rng: np.random.Generator, shape, dtype, special: Optional[str]) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        lo = 0 if dtype.kind == "u" else -8
+        return rng.integers(lo, 9, size=shape).astype(dtype)
+    a = rng.standard_normal(shape).astype(dtype)
+    if special is not None and a.size:
+        a.flat[int(rng.integers(a.size))] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[special]
+    return a
+
+
+# --------------------------------------------------------------------------- kernel spy
+
+
+class KernelSpy:
+    """Record which compiled kernels a call runs, with the parameters that pick their paths."""
+
+    NAMES = ("conv_mix_f32", "conv_mix_f64", "conv_planes_f32", "conv_planes_f64")
+
+    def __init__(self) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        self._saved: list = []
+
+    def __enter__(self) -> "KernelSpy":
+        for variant in VARIANTS:
+            mod = _dispatch._module(variant)
+            for name in self.NAMES:
+                orig = getattr(mod, name)
+                self._saved.append((mod, name, orig))
+                setattr(mod, name, self._wrap(variant, name, orig))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for mod, name, orig in reversed(self._saved):
+            setattr(mod, name, orig)
+        self._saved.clear()
+
+    def _wrap(self, variant, name, orig):
+        def spy(*args):
+            self.calls.append(self.describe(variant, name, args))
+            return orig(*args)
+        return spy
+
+    @classmethod
+    def describe(cls, variant: str, name: str, a: tuple) -> Dict[str, Any]:
+        try:
+            return cls._describe(variant, name, a)
+        except ValueError:  # the kernel's signature changed: say so, do not break the call
+            return dict(kernel="?", variant=variant, name=name, nargs=len(a))
+
+    @staticmethod
+    def _describe(variant: str, name: str, a: tuple) -> Dict[str, Any]:
+        if name.startswith("conv_mix"):
+            (N, C, H, W, O, groups, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, nhwc,
+             R, obs, CB, fused, direct, nt) = a[6:]
+            return dict(kernel="mix", variant=variant, fused=bool(fused), direct=bool(direct),
+                        cblocks=CB < C // groups, nhwc=bool(nhwc), groups=groups,
+                        strided=sw > 1 or sh > 1)
+        (H, W, ish, isw, osh, osw, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, fill, R, nt) = a[9:]
+        if sw != 1:
+            loop = "strided"
+        elif sh == 1 and dh == 1 and R > 1:
+            loop = "two-rows"
+        else:
+            loop = "one-row"
+        return dict(kernel="planes", variant=variant, loop=loop, scattered=osw != 1)
+
+    def paths(self) -> List[str]:
+        out = []
+        for c in self.calls:
+            if c["kernel"] == "?":
+                out.append(f"unknown signature of {c['name']} ({c['nargs']} arguments)")
+            elif c["kernel"] == "mix":
+                out.append("mix" + "".join(f" {k}" for k in ("fused", "direct", "cblocks", "nhwc")
+                                           if c[k]))
+            else:
+                out.append(f"planes {c['loop']}" + (" scattered" if c["scattered"] else ""))
+        return out
+
+
+def use_variant(name: str):
+    class _Use:
+        def __enter__(self):
+            self.prev = _dispatch.use(name)
+
+        def __exit__(self, *exc):
+            _dispatch.use(self.prev)
+    return _Use()
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def _int_or_pair(lo, hi):
+    return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)),
+                     st.lists(st.integers(lo, hi), min_size=2, max_size=2))
+
+
+def _paddings(hi=4):
+    small = st.integers(0, hi)
+    return st.one_of(
+        small,
+        st.tuples(small, small),
+        st.tuples(st.tuples(small, small), st.tuples(small, small)),
+        st.lists(st.lists(small, min_size=2, max_size=2), min_size=2, max_size=2),
+        st.tuples(small, st.tuples(small, small)),
+        st.sampled_from(["valid", "same", "SAME", "Valid"]),
+    )
+
+
+def _near(bases, mults=(1, 2), deltas=(-1, 0, 1), lo=1):
+    return st.builds(lambda b, m, d: max(lo, b * m + d), st.sampled_from(bases),
+                     st.sampled_from(mults), st.sampled_from(deltas))
+
+
+def _assemble(draw, *, N, C, H, W, O, groups, kH, kW, stride, padding, dilation, layout=None,
+              dtype=None, family="general"):
+    layout = layout or draw(st.sampled_from(["NCHW", "NHWC", "nhwc"]))
+    nhwc = layout.upper() == "NHWC"
+    shape = (H, W, C) if nhwc else (C, H, W)
+    if N is not None:
+        shape = (N,) + shape
+    return dict(
+        family=family,
+        shape=shape,
+        wshape=(O, C // groups, kH, kW),
+        dtype=dtype or draw(st.sampled_from([np.float32, np.float64])),
+        bias=draw(st.booleans()),
+        kwargs=dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    padding_mode=draw(st.sampled_from(PADDING_MODES)), layout=layout),
+        x_form=draw(st.sampled_from(FORMS)),
+        w_form=draw(st.sampled_from(["contiguous", "strided", "reversed", "readonly", "list"])),
+        special=draw(st.sampled_from([None] * 10 + ["nan", "inf", "-inf"])),
+        use_out=draw(st.booleans()),
+        n_threads=draw(st.sampled_from(THREADS)),
+        variant=draw(st.sampled_from(VARIANTS)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@st.composite
+def general_cases(draw):
+    """Any configuration, small: every argument form, one-pixel inputs, whole-input kernels."""
+    groups = draw(st.integers(1, 4))
+    cg = draw(st.sampled_from([1, 1, 2, 3, 4, 5]))
+    og = draw(st.integers(1, 5))
+    shape_kind = draw(st.sampled_from(["random"] * 6 + ["one-pixel", "whole-input", "wide"]))
+    if shape_kind == "one-pixel":
+        H = W = 1
+        kH, kW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        padding = draw(st.sampled_from(["same", 2, ((kH - 1, 0), (0, kW - 1)), (kH, kW)]))
+        stride, dilation = draw(_int_or_pair(1, 3)), 1
+    elif shape_kind == "whole-input":
+        H, W = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+        kH, kW = H, W
+        padding = draw(st.sampled_from([0, "valid", ((0, 0), (0, 0)), "same"]))
+        stride, dilation = draw(_int_or_pair(1, 3)), 1
+    elif shape_kind == "wide":
+        # pads several times wider than the input, large strides and dilations
+        H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+        kH, kW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        padding = draw(_paddings(20))
+        stride, dilation = draw(_int_or_pair(1, 9)), draw(_int_or_pair(1, 7))
+    else:
+        H, W = draw(st.integers(1, 12)), draw(st.integers(1, 20))
+        kH, kW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        padding = draw(_paddings())
+        stride, dilation = draw(_int_or_pair(1, 3)), draw(_int_or_pair(1, 3))
+    return _assemble(draw, N=draw(st.sampled_from([None, 0, 1, 2, 3])), C=groups * cg, H=H, W=W,
+                     O=groups * og, groups=groups, kH=kH, kW=kW, stride=stride, padding=padding,
+                     dilation=dilation, family=shape_kind)
+
+
+@st.composite
+def path_cases(draw):
+    """Configurations aimed at one code path of the kernels each (see the module docstring)."""
+    family = draw(st.sampled_from(["tails", "cblocks", "direct", "fused", "depthwise",
+                                   "depthwise-strided", "depthwise-rows"]))
+    N = draw(st.sampled_from([None, 1, 2]))
+    pad_same = st.sampled_from(["same", 1, (1, 1), ((1, 1), (1, 1))])
+    if family == "tails":
+        # output pixels around multiples of the tile (6/7) and vectors (8/16/32/64),
+        # output channels around multiples of the packing blocks (4/8/16/32)
+        W = draw(_near([6, 7, 8, 16, 32, 64]))
+        O = draw(_near([4, 8, 16, 32], mults=(1, 2, 3)))
+        return _assemble(draw, N=N, C=draw(st.integers(2, 6)), H=draw(st.integers(1, 3)), W=W,
+                         O=O, groups=1, kH=3, kW=3, stride=1, padding=draw(pad_same),
+                         dilation=1, family=family)
+    if family == "cblocks":
+        # one output-channel block of packed weights is larger than 96 KB: the
+        # reduction runs in input-channel blocks, partial sums in between
+        C = draw(st.sampled_from([130, 171, 300, 345, 400, 520]))
+        kH, kW = draw(st.sampled_from([(3, 3), (5, 5), (3, 5), (5, 3)]))
+        groups = draw(st.sampled_from([1, 1, 2]))
+        return _assemble(draw, N=draw(st.sampled_from([None, 1])), C=C, H=draw(st.integers(1, 5)),
+                         W=draw(st.integers(1, 9)), O=groups * draw(st.integers(1, 12)),
+                         groups=groups, kH=kH, kW=kW, stride=draw(_int_or_pair(1, 2)),
+                         padding=draw(st.sampled_from(["same", 0, 1, ((2, 0), (0, 2))])),
+                         dilation=1, family=family)
+    if family == "direct":
+        # no padding: tiles read the input in place (unless many channel blocks share it)
+        groups = draw(st.integers(1, 3))
+        k = draw(st.integers(1, 4))
+        return _assemble(draw, N=N, C=groups * draw(st.integers(2, 6)),
+                         H=draw(st.integers(k, 9)), W=draw(_near([6, 7, 8, 16], lo=k)),
+                         O=groups * draw(_near([8, 16, 32], mults=(1, 2))), groups=groups,
+                         kH=k, kW=k, stride=draw(_int_or_pair(1, 2)),
+                         padding=draw(st.sampled_from([0, "valid", (0, 0)])),
+                         dilation=draw(_int_or_pair(1, 2)) if k > 1 else 1, family=family)
+    if family == "fused":
+        # one image, few output rows: each block of weights is used by one work item
+        return _assemble(draw, N=draw(st.sampled_from([None, 1])), C=draw(st.integers(2, 24)),
+                         H=draw(st.integers(1, 3)), W=draw(st.integers(1, 40)),
+                         O=draw(st.integers(1, 70)), groups=1, kH=3, kW=3,
+                         stride=draw(st.sampled_from([1, 2, (1, 2)])), padding=draw(pad_same),
+                         dilation=1, family=family)
+    # per-channel kernel: widths around the row chunks (16..128 elements)
+    C = draw(st.integers(1, 4))
+    mult = draw(st.integers(1, 3))
+    W = draw(_near([16, 32, 64, 128], mults=(1,)))
+    if family == "depthwise-strided":
+        stride = (draw(st.integers(1, 3)), draw(st.integers(2, 3)))
+    elif family == "depthwise-rows":
+        stride = (draw(st.integers(2, 3)), 1)
+    else:
+        stride = 1
+    k = draw(st.integers(1, 5))
+    return _assemble(draw, N=N, C=C, H=draw(st.integers(1, 8)), W=W, O=C * mult, groups=C,
+                     kH=k, kW=draw(st.integers(1, 5)), stride=stride,
+                     padding=draw(_paddings(3)), dilation=draw(_int_or_pair(1, 2)),
+                     family=family)
+
+
+# --------------------------------------------------------------------------- conv2d runner
+
+
+def _conv2d_layer_known_bug(kwargs: dict, exc: BaseException) -> bool:
+    """BUG (reported): ``Conv2d`` checks its arguments against a probe input
+    built with dilation 1 unless ``dilation`` is a plain positive ``int``, so a
+    dilation pair (or a NumPy integer) with an unpadded kernel is refused:
+    ``Conv2d(np.ones((1, 1, 3, 3)), dilation=(2, 2))`` raises "the output
+    would be empty" although ``conv2d`` accepts the same layer."""
+    return (not STRICT and isinstance(exc, ValueError)
+            and "larger than the padded input" in str(exc)
+            and type(kwargs["dilation"]) is not int)
+
+
+def run_conv_case(check, case: dict, *, layer: bool = True) -> None:
+    rng = np.random.default_rng(case["seed"])
+    dtype, kwargs = case["dtype"], dict(case["kwargs"])
+    x = random_values(rng, case["shape"], dtype, case["special"])
+    w = random_values(rng, case["wshape"], dtype, None)
+    b = random_values(rng, case["wshape"][0], dtype, None) if case["bias"] else None
+    xa, wa = as_form(x, case["x_form"]), as_form(w, case["w_form"])
+    x = form_values(x, case["x_form"])
+    ba = as_form(b, "list") if b is not None and case["x_form"] == "list" else b
+    note(f"x {x.shape} {case['x_form']}, w {w.shape} {case['w_form']}, {kwargs}")
+    x_before, w_before = np.array(xa, copy=True), np.array(wa, copy=True)
+
+    try:
+        with np.errstate(all="ignore"):
+            expected, scale = check.conv_truth(x, w, b, **kwargs)
+    except ValueError:
+        # the reference refuses it (e.g. the kernel is larger than the padded input)
+        with pytest.raises(ValueError):
+            cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], **kwargs)
+        event("refused")
+        return
+    if case["special"] is None and x.size:
+        # the reference shares the argument parsing with cyconv: check it independently
+        check.assert_close(independent_truth(check, x, w, b, kwargs), expected, scale,
+                           np.float64, context="reference vs np.pad + scipy")
+    want = expected_dtype(*(None if a is None else np.asarray(a).dtype for a in (xa, wa, ba)))
+
+    with use_variant(case["variant"]), KernelSpy() as spy:
+        got = cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], **kwargs)
+    for p in spy.paths():
+        event(p)
+    assert got.dtype == want and got.flags.c_contiguous
+    assert got.shape == cyconv.output_shape(x.shape, w.shape, kwargs["stride"],
+                                            kwargs["padding"], kwargs["dilation"],
+                                            kwargs["groups"], layout=kwargs["layout"])
+    check.assert_close(got, expected, scale, want, context=f"{case}")
+    # nothing was written into the inputs
+    np.testing.assert_array_equal(np.asarray(xa), x_before)
+    np.testing.assert_array_equal(np.asarray(wa), w_before)
+
+    if case["use_out"]:
+        guard = 67
+        buf = np.full(got.size + 2 * guard, -7.25, dtype=want)
+        out = buf[guard:guard + got.size].reshape(got.shape)
+        with use_variant(case["variant"]):
+            res = cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], out=out, **kwargs)
+        assert res is out
+        np.testing.assert_array_equal(out, got)  # bitwise, NaN == NaN
+        assert (buf[:guard] == -7.25).all() and (buf[-guard:] == -7.25).all(), \
+            "conv2d wrote outside `out`"
+
+    if layer:
+        try:
+            lay = cyconv.Conv2d(wa, ba, n_threads=case["n_threads"], **kwargs)
+        except ValueError as exc:
+            if _conv2d_layer_known_bug(kwargs, exc):
+                event("known bug: Conv2d refuses a dilation pair")
+                return
+            raise
+        with use_variant(case["variant"]):
+            first = lay(xa)
+            again = lay(xa)  # packed weights from the cache
+        np.testing.assert_array_equal(first, got)
+        np.testing.assert_array_equal(again, got)
+        assert first.dtype == got.dtype
+
+
+@pytest.mark.fuzz
+@_settings("conv2d")
+@given(general_cases())
+def test_conv2d_fuzz(check, case):
+    run_conv_case(check, case)
+
+
+@pytest.mark.fuzz
+@_settings("paths")
+@given(path_cases())
+def test_conv2d_code_paths_fuzz(check, case):
+    event(f"family {case['family']}")
+    run_conv_case(check, case)
+
+
+# --------------------------------------------------------------------------- dtype rule
+
+
+INT_FLOAT = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+             np.uint8, np.uint16, np.bool_]
+
+
+@st.composite
+def dtype_cases(draw):
+    return dict(
+        x=draw(st.sampled_from(INT_FLOAT)), w=draw(st.sampled_from(INT_FLOAT)),
+        b=draw(st.sampled_from([None] + INT_FLOAT)),
+        groups=draw(st.sampled_from([1, 2])), layout=draw(st.sampled_from(["NCHW", "NHWC"])),
+        fn=draw(st.sampled_from(["conv2d", "correlate2d", "convolve2d"])),
+        variant=draw(st.sampled_from(VARIANTS)), seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@pytest.mark.fuzz
+@_settings("dtypes")
+@given(dtype_cases())
+def test_dtype_rule_fuzz(check, case):
+    """float16/float32 compute in float32; any float64, integer or bool operand gives float64."""
+    rng = np.random.default_rng(case["seed"])
+    with use_variant(case["variant"]):
+        if case["fn"] == "conv2d":
+            g = case["groups"]
+            shape = (2, 4, 5, 6) if case["layout"] == "NCHW" else (2, 5, 6, 4)
+            x = random_values(rng, shape, case["x"], None)
+            w = random_values(rng, (4, 4 // g, 3, 2), case["w"], None)
+            b = None if case["b"] is None else random_values(rng, 4, case["b"], None)
+            kw = dict(padding=1, groups=g, layout=case["layout"])
+            got = cyconv.conv2d(x, w, b, **kw)
+            want = expected_dtype(x.dtype, w.dtype, None if b is None else b.dtype)
+            assert got.dtype == want, (x.dtype, w.dtype, None if b is None else b.dtype)
+            expected, scale = check.conv_truth(x, w, b, **kw)
+        else:
+            a = random_values(rng, (2, 7, 9), case["x"], None)
+            k = random_values(rng, (3, 2), case["w"], None)
+            got = getattr(cyconv, case["fn"])(a, k, mode="same", boundary="symm")
+            want = expected_dtype(a.dtype, k.dtype)
+            assert got.dtype == want, (a.dtype, k.dtype)
+            ref = getattr(reference, case["fn"])
+            expected = ref(a.astype(np.float64), k.astype(np.float64), "same", "symm")
+            scale = ref(np.abs(a.astype(np.float64)), np.abs(k.astype(np.float64)), "same",
+                        "symm")
+    check.assert_close(got, expected, scale, want)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@st.composite
+def filter_cases(draw):
+    lead_a = draw(st.sampled_from([(), (1,), (3,), (2, 1), (2, 3), (1, 1, 2)]))
+    lead_k = draw(st.sampled_from([(), (1,), (3,), (3, 1), (1, 3), (2, 3)]))
+    try:
+        np.broadcast_shapes(lead_a, lead_k)
+    except ValueError:
+        lead_k = lead_k[-1:] if lead_k[-1:] == (1,) else ()
+    size = st.one_of(st.integers(1, 12), _near([16, 32, 64]))
+    a_hw = (draw(st.integers(1, 14)), draw(size))
+    k_hw = draw(st.one_of(
+        st.tuples(st.integers(1, 7), st.integers(1, 7)),
+        st.just(a_hw),                                           # kernel equals input
+        st.tuples(st.integers(1, a_hw[0] + 3), st.integers(1, a_hw[1] + 3)),  # maybe larger
+    ))
+    dtypes = draw(st.sampled_from([(np.float32, np.float32), (np.float64, np.float64),
+                                   (np.float32, np.float64), (np.float16, np.float32),
+                                   (np.int16, np.float32), (np.bool_, np.float32)]))
+    return dict(
+        fn=draw(st.sampled_from(["correlate2d", "convolve2d"])),
+        ashape=lead_a + a_hw, kshape=lead_k + tuple(k_hw), dtypes=dtypes,
+        mode=draw(st.sampled_from(["full", "same", "valid"])),
+        boundary=draw(st.sampled_from(BOUNDARIES)),
+        fillvalue=draw(st.sampled_from([0, 0.0, 1.5, -3, np.float32(2.5), np.int64(4),
+                                        np.nan, np.inf])),
+        a_form=draw(st.sampled_from(FORMS)),
+        k_form=draw(st.sampled_from(["contiguous", "strided", "reversed", "readonly",
+                                     "broadcast"])),
+        special=draw(st.sampled_from([None] * 10 + ["nan", "inf"])),
+        n_threads=draw(st.sampled_from(THREADS)),
+        variant=draw(st.sampled_from(VARIANTS)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@pytest.mark.fuzz
+@_settings("filters")
+@given(filter_cases())
+def test_filters_fuzz(check, case):
+    rng = np.random.default_rng(case["seed"])
+    a = random_values(rng, case["ashape"], case["dtypes"][0], case["special"])
+    k = random_values(rng, case["kshape"], case["dtypes"][1], None)
+    aa, ka = as_form(a, case["a_form"]), as_form(k, case["k_form"])
+    a, k = form_values(a, case["a_form"]), form_values(k, case["k_form"])
+    kw = dict(mode=case["mode"], boundary=case["boundary"], fillvalue=case["fillvalue"])
+    ref = getattr(reference, case["fn"])
+    a64, k64 = np.asarray(a, np.float64), np.asarray(k, np.float64)
+    try:
+        with np.errstate(all="ignore"):
+            expected = ref(a64, k64, **kw)
+    except ValueError:
+        with pytest.raises(ValueError):
+            getattr(cyconv, case["fn"])(aa, ka, n_threads=case["n_threads"], **kw)
+        event("refused")
+        return
+    with np.errstate(all="ignore"):
+        scale = ref(np.abs(a64), np.abs(k64), case["mode"], case["boundary"],
+                    abs(float(case["fillvalue"])))
+    with use_variant(case["variant"]), KernelSpy() as spy:
+        got = getattr(cyconv, case["fn"])(aa, ka, n_threads=case["n_threads"], **kw)
+    for p in spy.paths():
+        event(p)
+    want = expected_dtype(np.asarray(aa).dtype, np.asarray(ka).dtype)  # a list is float64
+    assert got.dtype == want and got.flags.c_contiguous
+    check.assert_close(got, expected, scale, want, context=f"{case}")
+
+
+# --------------------------------------------------------------------------- Conv2d layer
+
+
+@st.composite
+def layer_cases(draw):
+    case = draw(st.one_of(general_cases(), path_cases()))
+    case["variant2"] = draw(st.sampled_from(VARIANTS))
+    case["dtype2"] = draw(st.sampled_from([np.float32, np.float64]))
+    return case
+
+
+@pytest.mark.fuzz
+@_settings("layer")
+@given(layer_cases())
+def test_conv2d_layer_fuzz(case):
+    """``Conv2d`` equals ``conv2d`` bit for bit: across variants, dtypes, calls, ``out=``,
+    and whatever happens to the caller's weight array afterwards."""
+    rng = np.random.default_rng(case["seed"])
+    kwargs = dict(case["kwargs"])
+    shape = case["shape"]
+    if shape and 0 in shape:
+        return
+    w = random_values(rng, case["wshape"], case["dtype"], None)
+    b = random_values(rng, case["wshape"][0], case["dtype"], None) if case["bias"] else None
+    try:
+        cyconv.output_shape(shape, w.shape, kwargs["stride"], kwargs["padding"],
+                            kwargs["dilation"], kwargs["groups"], layout=kwargs["layout"])
+    except ValueError:
+        return
+    try:
+        lay = cyconv.Conv2d(w, b, n_threads=case["n_threads"], **kwargs)
+    except ValueError as exc:
+        if _conv2d_layer_known_bug(kwargs, exc):
+            event("known bug: Conv2d refuses a dilation pair")
+            return
+        raise
+    w0, b0 = w.copy(), None if b is None else b.copy()
+    w[...] = 1e6  # the layer keeps its own copy
+    if b is not None:
+        b[...] = 1e6
+    for variant, dtype in ((case["variant"], case["dtype"]), (case["variant2"], case["dtype2"]),
+                           (case["variant"], case["dtype"])):
+        x = random_values(rng, shape, dtype, None)
+        with use_variant(variant):
+            got = lay(x)
+            want = cyconv.conv2d(x, w0, b0, n_threads=case["n_threads"], **kwargs)
+            out = np.empty_like(want)
+            assert lay(x, out=out) is out
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(out, want)
+        assert got.dtype == want.dtype
+
+
+# --------------------------------------------------------------------------- not fuzzed
+
+
+def test_conv2d_layer_accepts_a_dilation_pair():
+    """Regression test of the bug ``_conv2d_layer_known_bug`` describes."""
+    x = np.arange(2 * 9 * 9, dtype=np.float32).reshape(1, 2, 9, 9)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    want = cyconv.conv2d(x, w, dilation=(2, 2))
+    for dilation in [(2, 2), [2, 2], np.int64(2), (np.int64(2), 2)]:
+        try:
+            got = cyconv.Conv2d(w, dilation=dilation)(x)
+        except ValueError as exc:
+            pytest.xfail(f"BUG: Conv2d(weight 3x3, dilation={dilation!r}) raises: {exc}")
+        np.testing.assert_array_equal(got, want)
+
+
+#: Shapes for which each targeted family must reach its path (any variant, float32).
+_PATH_PROBES = [
+    ("mix", dict(x=(1, 4, 3, 20), w=(16, 4, 3, 3), padding=1), {}),
+    ("mix direct", dict(x=(2, 4, 5, 20), w=(16, 4, 3, 3), padding=0), {}),
+    ("mix fused", dict(x=(1, 8, 1, 30), w=(40, 8, 3, 3), padding=1), {}),
+    ("mix fused direct", dict(x=(1, 8, 3, 30), w=(40, 8, 3, 3), padding=0), {}),
+    ("mix cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=1), {}),
+    ("mix direct cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=0), {}),
+    ("mix fused cblocks", dict(x=(1, 520, 1, 5), w=(5, 520, 3, 3), padding=1), {}),
+    ("mix nhwc", dict(x=(2, 5, 20, 4), w=(16, 4, 3, 3), padding=1, layout="NHWC"), {}),
+    ("mix cblocks nhwc", dict(x=(1, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2,
+                              layout="NHWC"), {}),
+    ("planes two-rows", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3), {}),
+    ("planes one-row", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3,
+                            stride=(2, 1)), {}),
+    ("planes strided", dict(x=(1, 3, 9, 65), w=(3, 1, 3, 3), padding=1, groups=3,
+                            stride=(1, 2)), {}),
+    ("planes two-rows scattered", dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3,
+                                       layout="NHWC"), {}),
+]
+
+
+@pytest.mark.parametrize("path,case,_", _PATH_PROBES, ids=[p[0] for p in _PATH_PROBES])
+def test_targeted_families_reach_every_path(check, path, case, _):
+    """Each path the fuzz families aim at is really taken (for shapes like theirs),
+    for every variant, and gives the reference's numbers."""
+    case = dict(case)
+    rng = np.random.default_rng(len(path))
+    x = rng.standard_normal(case.pop("x")).astype(np.float32)
+    w = rng.standard_normal(case.pop("w")).astype(np.float32)
+    for variant in VARIANTS:
+        with use_variant(variant), KernelSpy() as spy:
+            got = cyconv.conv2d(x, w, n_threads=2, **case)
+        assert spy.paths() == [path], (variant, spy.paths())
+        check.assert_conv(got, x, w, None, **case)
+
+
+# --------------------------------------------------------------------------- unaligned
+
+
+_UNALIGNED_CHILD = r"""
+import json, sys
+import numpy as np
+import cyconv
+from cyconv import _dispatch, reference
+
+def unaligned(a):
+    buf = bytearray(a.nbytes + 1)
+    u = np.frombuffer(buf, dtype=a.dtype, offset=1, count=a.size).reshape(a.shape)
+    assert not u.flags.aligned
+    u[...] = a
+    return u
+
+case = json.loads(sys.argv[1])
+errs = {}
+for variant in _dispatch.variants():
+  _dispatch.use(variant)
+  for dtype in ("float32", "float64"):
+    rng = np.random.default_rng(0)
+    dt = np.dtype(dtype)
+    if case["fn"] == "conv2d":
+        x = rng.standard_normal(case["x"]).astype(dt)
+        w = rng.standard_normal(case["w"]).astype(dt)
+        kw = case["kw"]
+        want = reference.conv2d(x.astype(float), w.astype(float), **kw)
+        if case["where"] == "out":
+            out = unaligned(np.zeros(want.shape, dt))
+            got = cyconv.conv2d(x, w, out=out, **kw)
+        else:
+            got = cyconv.conv2d(unaligned(x), unaligned(w), **kw)
+    else:
+        a = rng.standard_normal(case["x"]).astype(dt)
+        k = rng.standard_normal(case["w"]).astype(dt)
+        want = reference.correlate2d(a.astype(float), k.astype(float), **case["kw"])
+        got = cyconv.correlate2d(unaligned(a), unaligned(k), **case["kw"])
+    assert got.dtype == dt
+    errs[variant + " " + dtype] = float(np.max(np.abs(got - want))
+                                        / max(1.0, float(np.max(np.abs(want)))))
+print(json.dumps(errs))
+"""
+
+_UNALIGNED = [
+    dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=1)),
+    dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=0)),
+    dict(fn="conv2d", where="input", x=(2, 7, 19, 3), w=(5, 3, 3, 3),
+         kw=dict(padding=1, layout="NHWC")),
+    dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(6, 1, 3, 3),
+         kw=dict(padding=1, groups=3)),
+    dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=1)),
+    dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(6, 1, 3, 3),
+         kw=dict(padding=1, groups=3)),
+    dict(fn="correlate2d", where="input", x=(3, 11, 40), w=(3, 3), kw=dict(mode="same")),
+]
+
+
+@pytest.mark.parametrize("case", _UNALIGNED,
+                         ids=[f"unaligned-{c['fn']}-{c['where']}-{i}"
+                              for i, c in enumerate(_UNALIGNED)])
+def test_unaligned_inputs(case):
+    """Arrays at an odd byte offset (``np.frombuffer(..., offset=1)``) are valid NumPy
+    input and must give right results, for every variant and both dtypes. Run in a
+    subprocess, so that a sanitizer build's report of a misaligned access (UBSan
+    halts the process) stops that process only; its report is passed on to stderr."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cyconv.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-c", _UNALIGNED_CHILD, json.dumps(case)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    if "runtime error:" in proc.stderr or "Sanitizer" in proc.stderr:
+        os.write(2, proc.stderr.encode())  # let a sanitizer run see the report
+    assert proc.returncode == 0, f"exit status {proc.returncode}\n{proc.stderr[-3000:]}"
+    errs = json.loads(proc.stdout.strip().splitlines()[-1])
+    bad = {k: e for k, e in errs.items() if e > (1e-5 if "float32" in k else 1e-12)}
+    assert not bad, errs
