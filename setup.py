@@ -8,7 +8,7 @@ SIMD target and compiled into its own extension module:
 * ``_k_avx512``   - x86-64-v4 (AVX-512), x86-64 only.
 
 At import, ``cyconv._dispatch`` loads the best one the CPU supports. Nothing
-is compiled with ``-march=native``.
+is compiled for the build machine's own CPU (no "native" -march).
 
 Rendering the template and running Cython happen only when extensions are
 built (in ``BuildExt.build_extensions``), and only into the build's temporary
