@@ -105,7 +105,8 @@ echo "$(find "$src" -type f | wc -l) files"
 section "fresh venv -> $work/venv"
 venv="$work/venv"
 deps="${CYCONV_SANITIZE_DEPS:-$python}"
-need="import numpy, scipy, pytest, hypothesis, Cython, setuptools, pip"
+need="import numpy, scipy, pytest, hypothesis, Cython, setuptools, pip
+assert int(setuptools.__version__.split('.')[0]) >= 77, 'setuptools too old'"
 if "$deps" -c "$need" 2>/dev/null; then
     "$python" -m venv --without-pip "$venv"
     site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
