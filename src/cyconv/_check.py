@@ -64,7 +64,6 @@ def _correlate_fn() -> Tuple[str, Callable, Callable, Callable]:
         from . import reference
 
         def corr3(a, k):
-            C, H, W = a.shape
             return reference.conv2d(a[None], k[None]).astype(np.float64)[0]
 
         return "cyconv.reference", corr3, reference.correlate2d, reference.convolve2d

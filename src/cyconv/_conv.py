@@ -627,7 +627,7 @@ class Conv2d:
         # Check every other argument once, against an input the kernel just fits.
         dh, dw = pair(dilation, "dilation", 1)
         probe = (1, Cg * groups, dh * (kH - 1) + 1, dw * (kW - 1) + 1)
-        if layout.upper() == "NHWC" if isinstance(layout, str) else False:
+        if isinstance(layout, str) and layout.upper() == "NHWC":
             probe = (probe[0], probe[2], probe[3], probe[1])
         conv_geometry(probe, w.shape, stride, padding, dilation, groups, layout)
         _padding_mode(padding_mode)
