@@ -244,14 +244,16 @@ class KernelSpy:
             return dict(kernel="mix", variant=variant, fused=bool(fused), direct=bool(direct),
                         cblocks=CB < C // groups, nhwc=bool(nhwc), groups=groups,
                         strided=sw > 1 or sh > 1)
-        (H, W, ish, isw, osh, osw, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, fill, R, nt) = a[9:]
+        (H, W, ish, isw, osh, osw, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, fill, R,
+         xa, xb, nt) = a[9:]
         if sw != 1:
             loop = "strided"
         elif sh == 1 and dh == 1 and R > 1:
-            loop = "two-rows"
+            loop = "3x3" if (kH, kW) == (3, 3) else "two-rows"
         else:
             loop = "one-row"
-        return dict(kernel="planes", variant=variant, loop=loop, scattered=osw != 1)
+        return dict(kernel="planes", variant=variant, loop=loop, scattered=osw != 1,
+                    inplace=xa < a[8].shape[0])
 
     def paths(self) -> List[str]:
         out = []
@@ -262,7 +264,8 @@ class KernelSpy:
                 out.append("mix" + "".join(f" {k}" for k in ("fused", "direct", "cblocks", "nhwc")
                                            if c[k]))
             else:
-                out.append(f"planes {c['loop']}" + (" scattered" if c["scattered"] else ""))
+                out.append(f"planes {c['loop']}" + (" scattered" if c["scattered"] else "")
+                           + (" inplace" if c["inplace"] else ""))
         return out
 
 
@@ -405,7 +408,8 @@ def path_cases(draw):
     # per-channel kernel: widths around the row chunks (16..128 elements)
     C = draw(st.integers(1, 4))
     mult = draw(st.integers(1, 3))
-    W = draw(_near([16, 32, 64, 128], mults=(1,)))
+    # wide rows: the middle of each row is read in place, only the edges staged
+    W = draw(st.one_of(_near([16, 32, 64, 128], mults=(1,)), _near([300, 700], mults=(1,))))
     if family == "depthwise-strided":
         stride = (draw(st.integers(1, 3)), draw(st.integers(2, 3)))
     elif family == "depthwise-rows":
@@ -575,7 +579,7 @@ def filter_cases(draw):
         np.broadcast_shapes(lead_a, lead_k)
     except ValueError:
         lead_k = lead_k[-1:] if lead_k[-1:] == (1,) else ()
-    size = st.one_of(st.integers(1, 12), _near([16, 32, 64]))
+    size = st.one_of(st.integers(1, 12), _near([16, 32, 64]), _near([300, 700], mults=(1,)))
     a_hw = (draw(st.integers(1, 14)), draw(size))
     k_hw = draw(st.one_of(
         st.tuples(st.integers(1, 7), st.integers(1, 7)),
@@ -715,12 +719,18 @@ _PATH_PROBES = [
     ("mix nhwc", dict(x=(2, 5, 20, 4), w=(16, 4, 3, 3), padding=1, layout="NHWC"), {}),
     ("mix cblocks nhwc", dict(x=(1, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2,
                               layout="NHWC"), {}),
-    ("planes two-rows", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3), {}),
+    ("planes 3x3", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3), {}),
+    ("planes two-rows", dict(x=(1, 3, 9, 65), w=(6, 1, 5, 4), padding=2, groups=3), {}),
+    ("planes 3x3 inplace", dict(x=(1, 2, 9, 700), w=(2, 1, 3, 3), padding=1, groups=2), {}),
+    ("planes two-rows inplace", dict(x=(2, 1, 9, 700), w=(1, 1, 5, 3), padding=(0, 3),
+                                     dilation=(1, 2)), {}),
+    ("planes one-row inplace", dict(x=(1, 1, 9, 700), w=(1, 1, 3, 3), padding=1,
+                                    stride=(2, 1)), {}),
     ("planes one-row", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3,
                             stride=(2, 1)), {}),
     ("planes strided", dict(x=(1, 3, 9, 65), w=(3, 1, 3, 3), padding=1, groups=3,
                             stride=(1, 2)), {}),
-    ("planes two-rows scattered", dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3,
+    ("planes 3x3 scattered", dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3,
                                        layout="NHWC"), {}),
 ]
 

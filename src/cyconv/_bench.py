@@ -976,6 +976,16 @@ def time_interleaved(
     return out
 
 
+def _pool_timings(parts: Sequence[Timing]) -> Timing:
+    """One Timing from the samples of several rounds (median over all samples)."""
+    if len(parts) == 1:
+        return parts[0]
+    samples = [t for part in parts for t in part.samples_s]
+    notes = sorted({part.note for part in parts if part.note})
+    return Timing(statistics.median(samples), samples, max(p.number for p in parts),
+                  "; ".join(notes))
+
+
 def matmul_ceiling(
     dtype: str, n: int, *, repeats: int, max_total_s: float, min_sample_s: float
 ) -> dict[str, Any]:
@@ -1222,6 +1232,7 @@ class Settings:
     seed: int
     min_warmup: float = 0.0
     interleave: bool = False
+    rounds: int = 1
 
 
 def _check_system(
@@ -1399,22 +1410,37 @@ def run(layers: Sequence[Layer], settings: Settings, progress: _Progress) -> dic
                     )
                     loads = [meter.other_load()] * len(timed)
                 else:
-                    timings = []
-                    for rec, runner, first in timed:
-                        progress.update(f"{where} | {rec['label']}: timing")
-                        meter.start()
-                        timings.append(
-                            time_callable(
-                                runner.fn,
-                                repeats=settings.repeats,
-                                warmup=settings.warmup,
-                                min_sample_s=settings.min_sample,
-                                max_total_s=settings.max_time,
-                                first_call_s=first,
-                                min_warmup_s=settings.min_warmup,
+                    # One block of samples per system and round; the order of the
+                    # systems is reversed every other round, and the samples of all
+                    # rounds are pooled, so that a burst of outside load does not
+                    # fall on one system's block only.
+                    rounds = max(1, settings.rounds)
+                    per_round = max(1, -(-settings.repeats // rounds))
+                    parts: list[list[Timing]] = [[] for _ in timed]
+                    round_loads: list[list[float | None]] = [[] for _ in timed]
+                    for rnd in range(rounds):
+                        order = range(len(timed)) if rnd % 2 == 0 else reversed(range(len(timed)))
+                        for i in order:
+                            rec, runner, first = timed[i]
+                            suffix = f", round {rnd + 1} of {rounds}" if rounds > 1 else ""
+                            progress.update(f"{where} | {rec['label']}: timing{suffix}")
+                            meter.start()
+                            parts[i].append(
+                                time_callable(
+                                    runner.fn,
+                                    repeats=per_round,
+                                    warmup=settings.warmup,
+                                    min_sample_s=settings.min_sample,
+                                    max_total_s=settings.max_time / rounds,
+                                    first_call_s=first,
+                                    min_warmup_s=settings.min_warmup,
+                                )
                             )
-                        )
-                        loads.append(meter.other_load())
+                            round_loads[i].append(meter.other_load())
+                    timings = [_pool_timings(p) for p in parts]
+                    loads = [
+                        max((v for v in ls if v is not None), default=None) for ls in round_loads
+                    ]
                 for (rec, _, _), timing, load, check_load in zip(timed, timings, loads, check_loads):
                     if timing.note.startswith("one call only"):
                         load = check_load  # the checked call was the only sample
@@ -1893,6 +1919,14 @@ def build_parser() -> argparse.ArgumentParser:
         "other: spreads bursts of outside load evenly, but thread pools left spinning by one "
         "system slow the next",
     )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="time each layer's systems in K rounds of blocks, in alternating order, and pool "
+        "the samples (default 3, --quick 1); --repeats is the total over the rounds",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument(
         "--suite", type=Path, default=None, help="a suite JSON file instead of the packaged one"
@@ -1964,6 +1998,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         min_warmup=0.05 if args.quick else 0.2,
         interleave=args.interleave,
+        rounds=args.rounds or (1 if args.quick else 3),
     )
     command = shlex.join(["python", "-m", "cyconv", "bench", *(sys.argv[1:] if argv is None else argv)])
     progress = _Progress()

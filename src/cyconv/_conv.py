@@ -36,6 +36,8 @@ _WEIGHT_BLOCK_BYTES = 96 * 1024
 _DIRECT_MAX_BLOCKS = 8
 # Largest total of per-thread scratch buffers attempted (bytes).
 _MAX_SCRATCH_BYTES = 1 << 36
+# Largest result allocated (bytes).
+_MAX_RESULT_BYTES = int(np.iinfo(np.intp).max) // 2
 # Aim for at least this many work items per thread, for load balance.
 _ITEMS_PER_THREAD = 4
 
@@ -57,6 +59,10 @@ def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nd
     by vector lanes whose results are discarded), are -1.
     """
     t = np.arange(-before, length - before, dtype=np.intp)
+    if mode == "constant":  # the common case, without temporaries
+        t[:before] = -1
+        t[before + n:] = -1
+        return t
     if mode == "edge":
         m = np.clip(t, 0, n - 1)
     elif mode == "wrap":
@@ -77,6 +83,8 @@ def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nd
 
 def _operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``a`` as a C-contiguous, aligned, native-byte-order array of ``dtype``."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned:
+        return a
     return np.require(a, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
@@ -199,6 +207,30 @@ def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
     _conv_mix(x, w, b, packed, result, geo, rowmap, colmap, nt)
 
 
+def _plane_strips(W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int, chunks) -> Tuple[int, int]:
+    """Padded columns ``[0, xa)`` and ``[xb, Wp)`` that the per-plane kernel stages.
+
+    The kernel walks each output row in chunks of ``cw`` pixels (for each
+    ``cw`` in ``chunks``); the chunk at ``jc`` reads padded columns
+    ``[jc, jc + cw + (kW - 1) * dw)``, which it may read in place when they
+    lie inside the input, ``[pl, pl + W)``. Chunks that reach into the padding
+    on the left must fit in ``[0, xa)``, those on the right start at or after
+    ``xb``. Returns ``(Wp, Wp)`` (stage everything) when the strips would
+    cover most of the row anyway.
+    """
+    xa, xb = 0, Wp
+    for cw in chunks:
+        span = cw + (kW - 1) * dw
+        if pl > 0:
+            xa = max(xa, min((pl - 1) // cw * cw, (Wo - 1) // cw * cw) + span)
+        first = -(-max(pl, pl + W - span + 1) // cw) * cw
+        if first < Wo:
+            xb = min(xb, first)
+    if xa + (Wp - xb) >= Wp // 2:
+        return Wp, Wp
+    return xa, xb
+
+
 def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh, osw,
                 kH, kW, sh, sw, dh, dw, pads, Ho, Wo, mode, fill, nt) -> None:
     """Per-plane correlation of ``len(in_off)`` planes (see ``conv_planes_*``)."""
@@ -212,38 +244,52 @@ def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh,
         Wp = max(Wp, -(-Wo // CW) * CW + (kW - 1) * dw)
     rowmap = _index_map(H, pt, pb, mode, Hp)
     colmap = _index_map(W, pl, pr, mode, Wp)
+    xa = xb = Wp
+    if sw == 1 and isw == 1:
+        xa, xb = _plane_strips(W, pl, Wo, Wp, kW, dw, (CW // 2, CW))
+    staged = Wp if xa >= Wp else xa + Wp - xb
     P = in_off.shape[0]
-    R = _row_block(Ho, sh * Wp * x.itemsize, ((kH - 1) * dh + 1 - sh) * Wp * x.itemsize,
-                   _PLANE_PANEL_BYTES)
+    R = _row_block(Ho, sh * staged * x.itemsize,
+                   ((kH - 1) * dh + 1 - sh) * staged * x.itemsize, _PLANE_PANEL_BYTES)
     want = _ITEMS_PER_THREAD * nt
     if P * -(-Ho // R) < want:
         R = max(1, -(-Ho // -(-want // P)))
-    _check_scratch(((R - 1) * sh + (kH - 1) * dh + 1) * Wp, x.itemsize, nt)
+    _check_scratch(((R - 1) * sh + (kH - 1) * dh + 1) * (staged + 3) + Wp, x.itemsize, nt)
     (k.conv_planes_f32 if f32 else k.conv_planes_f64)(
         x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
         in_off, k_off, out_off, rowmap, colmap, H, W, ish, isw, osh, osw,
-        kH, kW, sh, sw, dh, dw, pl, Ho, Wo, float(fill), R, nt)
+        kH, kW, sh, sw, dh, dw, pl, Ho, Wo, float(fill), R, xa, xb, nt)
 
 
 def _conv_depthwise(x, w, b, out, geo: ConvGeometry, mode: str, nt: int) -> None:
     """Convolution with one input channel per group, as independent planes."""
     N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
     Og = O // geo.groups
-    n = np.arange(N, dtype=np.intp)[:, None]
-    o = np.arange(O, dtype=np.intp)[None, :]
-    c = o // Og
-    if geo.nhwc:
-        in_off = n * (H * W * C) + c
-        out_off = n * (geo.Ho * geo.Wo * O) + o
-        ish, isw, osh, osw = W * C, C, geo.Wo * O, O
-    else:
-        in_off = (n * C + c) * (H * W)
-        out_off = (n * O + o) * (geo.Ho * geo.Wo)
+    if Og == 1 and not geo.nhwc:  # plain depthwise: plane p reads plane p
+        planes = np.arange(N * O, dtype=np.intp)
+        in_off = planes * (H * W)
+        out_off = planes * (geo.Ho * geo.Wo)
         ish, isw, osh, osw = W, 1, geo.Wo, 1
-    k_off = np.broadcast_to(o * (geo.kH * geo.kW), (N, O))
+    else:
+        n = np.arange(N, dtype=np.intp)[:, None]
+        o = np.arange(O, dtype=np.intp)[None, :]
+        c = o // Og
+        if geo.nhwc:
+            in_off = n * (H * W * C) + c
+            out_off = n * (geo.Ho * geo.Wo * O) + o
+            ish, isw, osh, osw = W * C, C, geo.Wo * O, O
+        else:
+            in_off = (n * C + c) * (H * W)
+            out_off = (n * O + o) * (geo.Ho * geo.Wo)
+            ish, isw, osh, osw = W, 1, geo.Wo, 1
+        in_off = in_off.ravel()
+        out_off = out_off.ravel()
+    k_off = np.arange(O, dtype=np.intp) * (geo.kH * geo.kW)
+    if N > 1:
+        k_off = np.tile(k_off, N)
     bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
-    _run_planes(x, w, bias, out, np.ascontiguousarray(in_off.ravel()),
-                np.ascontiguousarray(k_off.ravel()), np.ascontiguousarray(out_off.ravel()),
+    _run_planes(x, w, bias, out, np.ascontiguousarray(in_off), k_off,
+                np.ascontiguousarray(out_off),
                 H, W, ish, isw, osh, osw, geo.kH, geo.kW, geo.sh, geo.sw, geo.dh, geo.dw,
                 (geo.pt, geo.pb, geo.pl, geo.pr), geo.Ho, geo.Wo, mode, 0.0, nt)
 
@@ -394,7 +440,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode
 def _check_size(shape: Tuple[int, ...], dtype: np.dtype, what: str) -> None:
     """Refuse, before allocating, a result that could never fit in memory."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > np.iinfo(np.intp).max // 2:
+    if nbytes > _MAX_RESULT_BYTES:
         raise ValueError(f"{what} would have shape {_fmt(shape)}: {nbytes} bytes, too large")
 
 

@@ -35,6 +35,24 @@ static inline cy_vf32 cy_splat_f32(float x) { return (cy_vf32){0} + x; }
 static inline cy_vf64 cy_load_f64(const double *p) { return *(const cy_vf64u *)p; }
 static inline void cy_store_f64(double *p, cy_vf64 v) { *(cy_vf64u *)p = v; }
 static inline cy_vf64 cy_splat_f64(double x) { return (cy_vf64){0} + x; }
+/* cy_keep_*(v): v, pinned in a register.  GCC likes to fold a vector load
+ * into every arithmetic instruction that uses it, loading the same memory
+ * once per use; passing the loaded value through an empty asm statement
+ * makes it load once.  Only where the vector fits the target's registers. */
+#if (defined(__x86_64__) || defined(__i386__)) && \
+    ((CY_VBYTES == 16 && defined(__SSE2__)) || (CY_VBYTES == 32 && defined(__AVX__)) || \
+     (CY_VBYTES == 64 && defined(__AVX512F__)))
+#define CY_KEEP_CONSTRAINT "+v"
+#elif defined(__aarch64__) && CY_VBYTES == 16
+#define CY_KEEP_CONSTRAINT "+w"
+#endif
+#ifdef CY_KEEP_CONSTRAINT
+static inline cy_vf32 cy_keep_f32(cy_vf32 v) { __asm__("" : CY_KEEP_CONSTRAINT(v)); return v; }
+static inline cy_vf64 cy_keep_f64(cy_vf64 v) { __asm__("" : CY_KEEP_CONSTRAINT(v)); return v; }
+#else
+static inline cy_vf32 cy_keep_f32(cy_vf32 v) { return v; }
+static inline cy_vf64 cy_keep_f64(cy_vf64 v) { return v; }
+#endif
 #else
 typedef float cy_vf32;
 typedef double cy_vf64;
@@ -45,6 +63,8 @@ static inline cy_vf32 cy_splat_f32(float x) { return x; }
 static inline cy_vf64 cy_load_f64(const double *p) { return *p; }
 static inline void cy_store_f64(double *p, cy_vf64 v) { *p = v; }
 static inline cy_vf64 cy_splat_f64(double x) { return x; }
+static inline cy_vf32 cy_keep_f32(cy_vf32 v) { return v; }
+static inline cy_vf64 cy_keep_f64(cy_vf64 v) { return v; }
 #endif
 
 #define CY_VL32 ((Py_ssize_t)(sizeof(cy_vf32) / sizeof(float)))
