@@ -203,7 +203,8 @@ def random_values(rng: np.random.Generator, shape, dtype, special: Optional[str]
 class KernelSpy:
     """Record which compiled kernels a call runs, with the parameters that pick their paths."""
 
-    NAMES = ("conv_mix_f32", "conv_mix_f64", "conv_planes_f32", "conv_planes_f64")
+    NAMES = ("conv_mix_f32", "conv_mix_f64", "conv_planes_f32", "conv_planes_f64",
+             "conv_pointwise_f32", "conv_pointwise_f64")
 
     def __init__(self) -> None:
         self.calls: List[Dict[str, Any]] = []
@@ -238,6 +239,9 @@ class KernelSpy:
 
     @staticmethod
     def _describe(variant: str, name: str, a: tuple) -> Dict[str, Any]:
+        if name.startswith("conv_pointwise"):
+            (N, C, HW, O, groups, PB, nt) = a[4:]
+            return dict(kernel="pointwise", variant=variant, groups=groups)
         if name.startswith("conv_mix"):
             (N, C, H, W, O, groups, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, nhwc,
              R, obs, CB, fused, direct, nt) = a[6:]
@@ -260,6 +264,8 @@ class KernelSpy:
         for c in self.calls:
             if c["kernel"] == "?":
                 out.append(f"unknown signature of {c['name']} ({c['nargs']} arguments)")
+            elif c["kernel"] == "pointwise":
+                out.append("pointwise")
             elif c["kernel"] == "mix":
                 out.append("mix" + "".join(f" {k}" for k in ("fused", "direct", "cblocks", "nhwc")
                                            if c[k]))
@@ -365,8 +371,8 @@ def general_cases(draw):
 @st.composite
 def path_cases(draw):
     """Configurations aimed at one code path of the kernels each (see the module docstring)."""
-    family = draw(st.sampled_from(["tails", "cblocks", "direct", "fused", "depthwise",
-                                   "depthwise-strided", "depthwise-rows"]))
+    family = draw(st.sampled_from(["tails", "cblocks", "direct", "fused", "pointwise",
+                                   "depthwise", "depthwise-strided", "depthwise-rows"]))
     N = draw(st.sampled_from([None, 1, 2]))
     pad_same = st.sampled_from(["same", 1, (1, 1), ((1, 1), (1, 1))])
     if family == "tails":
@@ -398,6 +404,15 @@ def path_cases(draw):
                          kH=k, kW=k, stride=draw(_int_or_pair(1, 2)),
                          padding=draw(st.sampled_from([0, "valid", (0, 0)])),
                          dilation=draw(_int_or_pair(1, 2)) if k > 1 else 1, family=family)
+    if family == "pointwise":
+        # 1x1, stride 1, no padding: pixel-vectorised product for NCHW (64+ pixels);
+        # pixel counts around the vector multiples, output channels around the tile
+        groups = draw(st.integers(1, 3))
+        return _assemble(draw, N=N, C=groups * draw(st.integers(2, 9)),
+                         H=draw(st.integers(1, 9)), W=draw(_near([8, 16, 32, 64])),
+                         O=groups * draw(_near([6, 7, 12, 14], mults=(1, 2))), groups=groups,
+                         kH=1, kW=1, stride=1, padding=draw(st.sampled_from([0, "valid", "same"])),
+                         dilation=draw(_int_or_pair(1, 2)), family=family)
     if family == "fused":
         # one image, few output rows: each block of weights is used by one work item
         return _assemble(draw, N=draw(st.sampled_from([None, 1])), C=draw(st.integers(2, 24)),
@@ -711,6 +726,9 @@ def test_conv2d_layer_accepts_a_dilation_pair():
 _PATH_PROBES = [
     ("mix", dict(x=(1, 4, 3, 20), w=(16, 4, 3, 3), padding=1), {}),
     ("mix direct", dict(x=(2, 4, 5, 20), w=(16, 4, 3, 3), padding=0), {}),
+    ("mix direct", dict(x=(2, 4, 5, 12), w=(16, 4, 1, 1), padding=0), {}),
+    ("pointwise", dict(x=(2, 6, 9, 10), w=(14, 3, 1, 1), groups=2), {}),
+    ("mix direct nhwc", dict(x=(1, 9, 10, 6), w=(15, 6, 1, 1), layout="NHWC"), {}),
     ("mix fused", dict(x=(1, 8, 1, 30), w=(40, 8, 3, 3), padding=1), {}),
     ("mix fused direct", dict(x=(1, 8, 3, 30), w=(40, 8, 3, 3), padding=0), {}),
     ("mix cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=1), {}),

@@ -36,6 +36,11 @@ _WEIGHT_BLOCK_BYTES = 96 * 1024
 _DIRECT_MAX_BLOCKS = 8
 # Largest total of per-thread scratch buffers attempted (bytes).
 _MAX_SCRATCH_BYTES = 1 << 36
+# 1x1 layers (NCHW, stride 1, no padding) with at least this many pixels per
+# image take the pixel-vectorised product; the input of one block of pixels
+# (all channels of a group) should stay in L2.
+_POINTWISE_MIN_PIXELS = 64
+_POINTWISE_BLOCK_BYTES = 512 * 1024
 # Largest result allocated (bytes).
 _MAX_RESULT_BYTES = int(np.iinfo(np.intp).max) // 2
 # Aim for at least this many work items per thread, for load balance.
@@ -194,11 +199,43 @@ def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
         R, obs_per_chunk, CB, fused, direct, nt)
 
 
+def _pointwise(geo: ConvGeometry) -> bool:
+    """Whether the layer is a plain product of matrices per image (1x1, NCHW)."""
+    return (geo.kH == geo.kW == 1 and geo.sh == geo.sw == 1 and not geo.nhwc
+            and geo.pt == geo.pb == geo.pl == geo.pr == 0
+            and geo.H * geo.W >= _POINTWISE_MIN_PIXELS)
+
+
+def _conv_pointwise(x, w, b, out, geo: ConvGeometry, nt: int) -> None:
+    """1x1 convolution of NCHW input, vectorised along the pixels (see ``conv_pointwise_*``)."""
+    k = _dispatch.kernels()
+    f32 = x.dtype == np.float32
+    RO = k.TILE_PIXELS
+    PV = k.OB_F32 if f32 else k.OB_F64
+    G = geo.groups
+    Cg, Og, HW = geo.C // G, geo.O // G, geo.H * geo.W
+    nob = -(-Og // RO)
+    wp = np.zeros((G, nob * RO, Cg), dtype=x.dtype)
+    wp[:, :Og] = w.reshape(G, Og, Cg)
+    wpk = np.ascontiguousarray(wp.reshape(G, nob, RO, Cg).transpose(0, 1, 3, 2)).reshape(-1)
+    bias = b if b is not None else np.zeros(geo.O, dtype=x.dtype)
+    # Pixel blocks: enough work items for the threads, each block's input in L2.
+    chunks = max(1, -(-_ITEMS_PER_THREAD * nt // (geo.N * G)))
+    PB = -(-HW // chunks)
+    PB = min(PB, max(1, _POINTWISE_BLOCK_BYTES // (Cg * x.itemsize)))
+    PB = -(-PB // PV) * PV
+    (k.conv_pointwise_f32 if f32 else k.conv_pointwise_f64)(
+        x.reshape(-1), wpk, bias, out.reshape(-1), geo.N, geo.C, HW, geo.O, G, PB, nt)
+
+
 def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
              packed=None) -> None:
     """Run the kernel for checked, contiguous operands of the result dtype."""
     if geo.C // geo.groups == 1:
         _conv_depthwise(x, w, b, result, geo, mode, nt)
+        return
+    if _pointwise(geo):
+        _conv_pointwise(x, w, b, result, geo, nt)
         return
     Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
     Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
