@@ -283,7 +283,8 @@ def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh,
     colmap = _index_map(W, pl, pr, mode, Wp)
     xa = xb = Wp
     if sw == 1 and isw == 1:
-        xa, xb = _plane_strips(W, pl, Wo, Wp, kW, dw, (CW // 2, CW))
+        # rows in pairs (sh = dh = 1) go in half-width chunks, others in whole ones
+        xa, xb = _plane_strips(W, pl, Wo, Wp, kW, dw, (CW // 2,) if sh == dh == 1 else (CW,))
     staged = Wp if xa >= Wp else xa + Wp - xb
     P = in_off.shape[0]
     R = _row_block(Ho, sh * staged * x.itemsize,
