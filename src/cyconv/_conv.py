@@ -149,6 +149,34 @@ def _pack_bias(b, O: int, groups: int, per_group: int, dtype) -> np.ndarray:
     return bpack.reshape(-1)
 
 
+def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int,
+                    single_block: bool = False) -> Optional[Tuple[int, int]]:
+    """``(R, obs_per_chunk)`` for work items of equal size, a multiple of ``nt`` of them.
+
+    The items (``base`` images x groups, ``Ho / R`` row blocks, ``nob /
+    obs_per_chunk`` chunks of output-channel blocks) are shared out in equal
+    contiguous runs (OpenMP's static schedule), so equal items in a multiple
+    of the thread count keep every thread busy to the end. Prefers the fewest
+    items that are at least ``want``, then the most below it; None if no
+    split is even.
+    """
+    best = None
+    k0 = -(-Ho // R_max)
+    for k in ([1] if single_block else range(k0, min(Ho, k0 + 64) + 1)):
+        if Ho % k:
+            continue
+        for n_oc in range(1, nob + 1):
+            if nob % n_oc:
+                continue
+            n = base * k * n_oc
+            if n % nt:
+                continue
+            key = (n < want, n if n >= want else -n)
+            if best is None or key < best[0]:
+                best = (key, Ho // k, nob // n_oc)
+    return None if best is None else best[1:]
+
+
 def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
     k = _dispatch.kernels()
     f32 = x.dtype == np.float32
@@ -164,19 +192,28 @@ def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
     item = x.itemsize
     R = _row_block(geo.Ho, Cg * geo.sh * Wp * item,
                    Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * item, _MIX_PANEL_BYTES)
-    if geo.N == 1 and packed is None and Cg * rowmap.shape[0] * Wp * item <= 2 * _MIX_PANEL_BYTES:
+    one_block = (geo.N == 1 and packed is None
+                 and Cg * rowmap.shape[0] * Wp * item <= 2 * _MIX_PANEL_BYTES)
+    if one_block:
         # Small image, many weights: one row block, so that every block of
         # weights is used by one item and can be packed inside it.
         R = geo.Ho
+    R = -(-geo.Ho // -(-geo.Ho // R))  # the same number of blocks, evened out
     want = _ITEMS_PER_THREAD * nt
     base = geo.N * geo.groups
-    n_oc = 1
-    if base * -(-geo.Ho // R) < want:
-        n_oc = min(nob, -(-want // (base * -(-geo.Ho // R))))
-    obs_per_chunk = -(-nob // n_oc)
-    n_oc = -(-nob // obs_per_chunk)
-    if base * n_oc * -(-geo.Ho // R) < want:
-        R = max(1, -(-geo.Ho // -(-want // (base * n_oc))))
+    plan = None
+    if nt > 1 and base * -(-geo.Ho // R) < want:
+        plan = _balanced_items(base, geo.Ho, nob, R, nt, want, single_block=one_block)
+    if plan is not None:
+        R, obs_per_chunk = plan
+    else:
+        n_oc = 1
+        if base * -(-geo.Ho // R) < want:
+            n_oc = min(nob, -(-want // (base * -(-geo.Ho // R))))
+        obs_per_chunk = -(-nob // n_oc)
+        n_oc = -(-nob // obs_per_chunk)
+        if base * n_oc * -(-geo.Ho // R) < want:
+            R = max(1, -(-geo.Ho // -(-want // (base * n_oc))))
     # When every block of weights is used by a single work item, pack each
     # block inside its item (cache-hot, in parallel) instead of in a pass of
     # its own.
