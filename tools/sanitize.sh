@@ -168,7 +168,7 @@ for name in _dispatch.variants():
     i = np.zeros(0, np.intp)
     try:
         k.conv_planes_f32(e, e, e, e, i, i, i, i, i, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                          0, 1, 1, 0.0, 1, 1)
+                          0, 1, 1, 0.0, 1, 1, 1, 1)
         print(f"  {name}: NO Cython bounds checks")
         bad.append(name + " boundscheck")
     except IndexError as exc:
