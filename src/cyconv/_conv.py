@@ -1,6 +1,7 @@
 """Public convolution functions: validate, prepare, call the compiled kernel."""
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Optional, Tuple
@@ -52,6 +53,7 @@ def _threads(n_threads: Any) -> int:
     return resolve_threads(n_threads, k.max_threads(), k.openmp_enabled())
 
 
+@functools.lru_cache(maxsize=256)
 def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.ndarray:
     """Source index of each of ``length`` positions of a padded axis, -1 for the fill value.
 
@@ -67,6 +69,7 @@ def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nd
     if mode == "constant":  # the common case, without temporaries
         t[:before] = -1
         t[before + n:] = -1
+        t.flags.writeable = False  # cached: shared by later calls
         return t
     if mode == "edge":
         m = np.clip(t, 0, n - 1)
@@ -83,6 +86,7 @@ def _index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nd
     else:
         m = np.where((t >= 0) & (t < n), t, -1)
     m[t >= n + after] = -1
+    m.flags.writeable = False  # cached: shared by later calls
     return m
 
 
@@ -281,6 +285,7 @@ def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
     _conv_mix(x, w, b, packed, result, geo, rowmap, colmap, nt)
 
 
+@functools.lru_cache(maxsize=256)
 def _plane_strips(W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int, chunks) -> Tuple[int, int]:
     """Padded columns ``[0, xa)`` and ``[xb, Wp)`` that the per-plane kernel stages.
 
@@ -336,14 +341,23 @@ def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh,
         kH, kW, sh, sw, dh, dw, pl, Ho, Wo, float(fill), R, xa, xb, nt)
 
 
+@functools.lru_cache(maxsize=64)
+def _depthwise_offsets(N: int, O: int, plane: int, oplane: int, khw: int):
+    """Input, output and kernel offsets of the ``N*O`` planes of a plain depthwise layer."""
+    planes = np.arange(N * O, dtype=np.intp)
+    offsets = (planes * plane, planes * oplane, np.tile(np.arange(O, dtype=np.intp) * khw, N))
+    for a in offsets:
+        a.flags.writeable = False  # cached: shared by later calls
+    return offsets
+
+
 def _conv_depthwise(x, w, b, out, geo: ConvGeometry, mode: str, nt: int) -> None:
     """Convolution with one input channel per group, as independent planes."""
     N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
     Og = O // geo.groups
     if Og == 1 and not geo.nhwc:  # plain depthwise: plane p reads plane p
-        planes = np.arange(N * O, dtype=np.intp)
-        in_off = planes * (H * W)
-        out_off = planes * (geo.Ho * geo.Wo)
+        in_off, out_off, k_off = _depthwise_offsets(N, O, H * W, geo.Ho * geo.Wo,
+                                                    geo.kH * geo.kW)
         ish, isw, osh, osw = W, 1, geo.Wo, 1
     else:
         n = np.arange(N, dtype=np.intp)[:, None]
@@ -359,9 +373,7 @@ def _conv_depthwise(x, w, b, out, geo: ConvGeometry, mode: str, nt: int) -> None
             ish, isw, osh, osw = W, 1, geo.Wo, 1
         in_off = in_off.ravel()
         out_off = out_off.ravel()
-    k_off = np.arange(O, dtype=np.intp) * (geo.kH * geo.kW)
-    if N > 1:
-        k_off = np.tile(k_off, N)
+        k_off = np.tile(np.arange(O, dtype=np.intp) * (geo.kH * geo.kW), N)
     bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
     _run_planes(x, w, bias, out, np.ascontiguousarray(in_off), k_off,
                 np.ascontiguousarray(out_off),
