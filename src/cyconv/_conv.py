@@ -166,12 +166,11 @@ def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int
     """
     best = None
     k0 = -(-Ho // R_max)
+    splits = [d for d in range(1, nob + 1) if nob % d == 0]
     for k in ([1] if single_block else range(k0, min(Ho, k0 + 64) + 1)):
         if Ho % k:
             continue
-        for n_oc in range(1, nob + 1):
-            if nob % n_oc:
-                continue
+        for n_oc in splits:
             n = base * k * n_oc
             if n % nt:
                 continue
@@ -510,7 +509,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode
     if b is not None:
         b = _operand(b, dtype)
     packed = None
-    if packed_cache is not None and geo.C // geo.groups > 1:
+    if packed_cache is not None and geo.C // geo.groups > 1 and not _pointwise(geo):
         key = (_dispatch.active(), dtype.char)
         packed = packed_cache.get(key)
         if packed is None:
