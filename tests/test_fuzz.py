@@ -452,6 +452,17 @@ def _conv2d_layer_known_bug(kwargs: dict, exc: BaseException) -> bool:
             and type(kwargs["dilation"]) is not int)
 
 
+def _make_layer(w, b, n_threads, kwargs: dict):
+    """``Conv2d(w, b, ...)``, or None (recorded) where the known bug refuses it."""
+    try:
+        return cyconv.Conv2d(w, b, n_threads=n_threads, **kwargs)
+    except ValueError as exc:
+        if _conv2d_layer_known_bug(kwargs, exc):
+            event("known bug: Conv2d refuses a dilation pair")
+            return None
+        raise
+
+
 def run_conv_case(check, case: dict, *, layer: bool = True) -> None:
     rng = np.random.default_rng(case["seed"])
     dtype, kwargs = case["dtype"], dict(case["kwargs"])
@@ -504,13 +515,9 @@ def run_conv_case(check, case: dict, *, layer: bool = True) -> None:
             "conv2d wrote outside `out`"
 
     if layer:
-        try:
-            lay = cyconv.Conv2d(wa, ba, n_threads=case["n_threads"], **kwargs)
-        except ValueError as exc:
-            if _conv2d_layer_known_bug(kwargs, exc):
-                event("known bug: Conv2d refuses a dilation pair")
-                return
-            raise
+        lay = _make_layer(wa, ba, case["n_threads"], kwargs)
+        if lay is None:
+            return
         with use_variant(case["variant"]):
             first = lay(xa)
             again = lay(xa)  # packed weights from the cache
@@ -682,13 +689,9 @@ def test_conv2d_layer_fuzz(case):
                             kwargs["dilation"], kwargs["groups"], layout=kwargs["layout"])
     except ValueError:
         return
-    try:
-        lay = cyconv.Conv2d(w, b, n_threads=case["n_threads"], **kwargs)
-    except ValueError as exc:
-        if _conv2d_layer_known_bug(kwargs, exc):
-            event("known bug: Conv2d refuses a dilation pair")
-            return
-        raise
+    lay = _make_layer(w, b, case["n_threads"], kwargs)
+    if lay is None:
+        return
     w0, b0 = w.copy(), None if b is None else b.copy()
     w[...] = 1e6  # the layer keeps its own copy
     if b is not None:
