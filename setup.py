@@ -1,6 +1,6 @@
 """Build script for cyconv's Cython kernels.
 
-The kernel source ``src/cyconv/_kernels/_kernels.pyx.tp`` is rendered once per
+The kernel source ``cyconv/_kernels/_kernels.pyx.tp`` is rendered once per
 SIMD target and compiled into its own extension module:
 
 * ``_k_baseline`` - the architecture's baseline (x86-64: SSE2), always built;
@@ -35,7 +35,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KDIR = os.path.join("src", "cyconv", "_kernels")  # relative: setuptools wants relative sources
+KDIR = os.path.join("cyconv", "_kernels")  # relative: setuptools wants relative sources
 TEMPLATE = os.path.join(KDIR, "_kernels.pyx.tp")
 HEADER = os.path.join(KDIR, "kernels.h")
 
@@ -208,7 +208,7 @@ class BuildExt(build_ext):
         opts = dict(compiler_directives=directives, quiet=True,
                     force=bool(self.force) or changed, nthreads=jobs)
         # the rendered .pyx already lie in the build tree, and their .c goes beside
-        # them; build_dir sends the .c of _cpu.pyx there too, not into src/
+        # them; build_dir sends the .c of _cpu.pyx there too, not into the package
         kernels = [e for e in exts if e.cy_target is not None]
         others = [e for e in exts if e.cy_target is None]
         out = (cythonize(kernels, **opts) if kernels else []) + \

@@ -72,9 +72,9 @@ section "sdist contents"
 tar tzf "$sdist" | sort | tee "$work/sdist-files.txt"
 # what must be there ...
 for want in '/setup.py' '/pyproject.toml' '/MANIFEST.in' '/README.md' '/LICENSE' \
-        '/src/cyconv/_kernels/_kernels.pyx.tp' '/src/cyconv/_kernels/_cpu.pyx' \
-        '/src/cyconv/_kernels/kernels.h' '/src/cyconv/_version.py' '/src/cyconv/py.typed' \
-        '/src/cyconv/bench_suite.json' '/tests/conftest.py' '/benchmarks/conftest.py'; do
+        '/cyconv/_kernels/_kernels.pyx.tp' '/cyconv/_kernels/_cpu.pyx' \
+        '/cyconv/_kernels/kernels.h' '/cyconv/_version.py' '/cyconv/py.typed' \
+        '/cyconv/bench_suite.json' '/tests/conftest.py' '/benchmarks/conftest.py'; do
     grep -q -- "^cyconv-[^/]*${want}\$" "$work/sdist-files.txt" \
         || { echo "ERROR: sdist lacks ${want#/}" >&2; exit 1; }
 done

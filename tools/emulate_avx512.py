@@ -22,7 +22,7 @@ import tempfile
 import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KDIR = os.path.join(ROOT, "src", "cyconv", "_kernels")
+KDIR = os.path.join(ROOT, "cyconv", "_kernels")
 
 
 def avx512_params():

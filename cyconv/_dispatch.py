@@ -13,7 +13,17 @@ import os
 from types import ModuleType
 from typing import Dict, List
 
-from ._kernels import _cpu
+try:
+    from ._kernels import _cpu
+except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
+    _here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.exists(os.path.join(_here, "setup.py")):
+        raise ImportError(
+            f"cyconv is imported from its source tree ({_here}), where its compiled kernels "
+            "are not built. Build them in place with `pip install -e .` in that folder, or "
+            "run Python from another folder to use an installed cyconv."
+        ) from exc
+    raise
 
 #: All variant names, best first.
 ORDER = ("avx512", "avx2", "baseline")
