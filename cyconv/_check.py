@@ -6,9 +6,10 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, reference, testing
+from ._args import PADDING_MODES
 from ._conv import conv2d, convolve2d, correlate2d
-from ._args import PADDING_MODES, explicit_padding, pair
+from ._shapes import conv_geometry
 
 # (N, C, H, W, O, k, stride, padding, dilation, groups, padding_mode, layout)
 CONV_CASES = [
@@ -30,50 +31,49 @@ FILTER_CASES = [  # (image shape, kernel shape, mode, boundary, fillvalue)
 ]
 
 
-def _tolerance(dtype: np.dtype) -> float:
-    return 2e-5 if dtype == np.float32 else 1e-12
-
-
-def _conv_truth(x, w, b, stride, padding, dilation, groups, padding_mode, correlate):
-    """conv2d in float64 from ``correlate`` (scipy.signal.correlate or the reference)."""
-    N, C, H, W = x.shape
-    O, Cg, kH, kW = w.shape
-    sh, sw = pair(stride, "stride", 1)
-    dh, dw = pair(dilation, "dilation", 1)
-    pt, pb, pl, pr = explicit_padding(padding, (H, W), (kH, kW), (sh, sw), (dh, dw))
-    mode = PADDING_MODES[padding_mode]
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=mode)
-    wd = np.zeros((O, Cg, dh * (kH - 1) + 1, dw * (kW - 1) + 1))
-    wd[:, :, ::dh, ::dw] = w
-    Og = O // groups
-    out = []
-    for n in range(N):
-        planes = []
-        for o in range(O):
-            g = o // Og
-            full = correlate(xp[n, g * Cg:(g + 1) * Cg], wd[o])[0]
-            planes.append(full[::sh, ::sw] + b[o])
-        out.append(planes)
-    return np.array(out)
-
-
-def _correlate_fn() -> Tuple[str, Callable, Callable, Callable]:
+def _oracle() -> Tuple[str, Callable, Callable, Callable]:
+    """(name, conv2d truth, correlate2d truth, convolve2d truth), each giving (value, scale)."""
     try:
-        from scipy import signal
-    except ImportError:  # pragma: no cover - scipy is a test dependency
-        from . import reference
+        import scipy.signal  # noqa: F401
+    except ImportError:
+        def conv(x, w, b, **kw):
+            return testing.conv_truth(x, w, b, **kw)
 
-        def corr3(a, k):
-            return reference.conv2d(a[None], k[None]).astype(np.float64)[0]
+        def filt(name):
+            ref = getattr(reference, name)
 
-        return "cyconv.reference", corr3, reference.correlate2d, reference.convolve2d
-    return ("scipy.signal", lambda a, k: signal.correlate(a, k, mode="valid"),
-            signal.correlate2d, signal.convolve2d)
+            def truth(a, k, mode, boundary, fillvalue):
+                a64, k64 = a.astype(np.float64), k.astype(np.float64)
+                return (ref(a64, k64, mode, boundary, fillvalue),
+                        ref(np.abs(a64), np.abs(k64), mode, boundary, abs(fillvalue)))
+            return truth
+
+        return "cyconv.reference", conv, filt("correlate2d"), filt("convolve2d")
+
+    def sp_filter(name):
+        def truth(a, k, mode, boundary, fillvalue):
+            return testing.scipy_filter_truth(name, a, k, mode, boundary, fillvalue)
+        return truth
+
+    def sp_conv(x, w, b, stride, padding, dilation, groups, padding_mode, layout):
+        geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
+        if layout == "NHWC":
+            x = x.transpose(0, 3, 1, 2)
+        args = dict(stride=(geo.sh, geo.sw), pads=(geo.pt, geo.pb, geo.pl, geo.pr),
+                    dilation=(geo.dh, geo.dw), groups=groups,
+                    np_mode=PADDING_MODES[padding_mode])
+        value = testing.scipy_conv2d(x, w, b, **args)
+        scale = testing.scipy_conv2d(np.abs(x), np.abs(w), np.abs(b), **args)
+        if layout == "NHWC":
+            value, scale = value.transpose(0, 2, 3, 1), scale.transpose(0, 2, 3, 1)
+        return value, scale
+
+    return ("scipy.signal", sp_conv, sp_filter("correlate2d"), sp_filter("convolve2d"))
 
 
 def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = True) -> int:
     """Compare every variant's kernels with an independent result; return the failure count."""
-    source, corr3, corr2, conv2 = _correlate_fn()
+    source, conv_truth, corr2, conv2 = _oracle()
     variants = variants or _dispatch.variants()
     previous = _dispatch.active()
     failures = 0
@@ -89,40 +89,36 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                 x = rng.standard_normal((N, C, H, W))
                 w = rng.standard_normal((O, C // g, k, k))
                 b = rng.standard_normal(O)
-                xi = x.transpose(0, 2, 3, 1) if layout == "NHWC" else x
-                got = conv2d(xi.astype(dtype), w.astype(dtype), b.astype(dtype), s, p, d, g,
-                             padding_mode=pm, layout=layout, n_threads=2)
                 if layout == "NHWC":
-                    got = got.transpose(0, 3, 1, 2)
-                want = _conv_truth(x.astype(dtype).astype(np.float64),
-                                   w.astype(dtype).astype(np.float64),
-                                   b.astype(dtype).astype(np.float64), s, p, d, g, pm, corr3)
-                scale = np.abs(want).max() + 1e-30
-                err = float(np.abs(got - want).max() / scale) if got.shape == want.shape else np.inf
-                ok = err <= _tolerance(np.dtype(dtype))
+                    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+                x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
+                got = conv2d(x, w, b, s, p, d, g, padding_mode=pm, layout=layout, n_threads=2)
+                want, scale = conv_truth(x.astype(np.float64), w.astype(np.float64),
+                                         b.astype(np.float64), stride=s, padding=p,
+                                         dilation=d, groups=g, padding_mode=pm, layout=layout)
+                err = testing.max_relative_error(got, want, scale)
+                ok = err <= testing.tolerance(dtype)
                 total += 1
                 failures += not ok
                 say(f"  [{'ok' if ok else 'FAIL'}] {variant:8s} conv2d {np.dtype(dtype).name:7s} "
                     f"x{(N, C, H, W)} w{(O, C // g, k, k)} stride={s} padding={p} "
-                    f"dilation={d} groups={g} {pm} {layout}: max rel. error {err:.1e}")
+                    f"dilation={d} groups={g} {pm} {layout}: max error / scale {err:.1e}")
             for (ish, ksh, mode, bnd, fv), dtype in itertools.product(
                     FILTER_CASES, (np.float32, np.float64)):
                 a = rng.standard_normal(ish)
                 k = rng.standard_normal(ksh)
                 for name, ours, theirs in (("correlate2d", correlate2d, corr2),
                                            ("convolve2d", convolve2d, conv2)):
-                    got = ours(a.astype(dtype), k.astype(dtype), mode, bnd, fv, n_threads=2)
-                    want = theirs(a.astype(dtype).astype(np.float64),
-                                  k.astype(dtype).astype(np.float64), mode, bnd, fv)
-                    scale = np.abs(want).max() + 1e-30
-                    err = (float(np.abs(got - want).max() / scale)
-                           if got.shape == want.shape else np.inf)
-                    ok = err <= _tolerance(np.dtype(dtype))
+                    a_, k_ = a.astype(dtype), k.astype(dtype)
+                    got = ours(a_, k_, mode, bnd, fv, n_threads=2)
+                    want, scale = theirs(a_, k_, mode, bnd, fv)
+                    err = testing.max_relative_error(got, want, scale)
+                    ok = err <= testing.tolerance(dtype)
                     total += 1
                     failures += not ok
                     say(f"  [{'ok' if ok else 'FAIL'}] {variant:8s} {name} "
                         f"{np.dtype(dtype).name:7s} {ish} * {ksh} {mode} {bnd} "
-                        f"fillvalue={fv}: max rel. error {err:.1e}")
+                        f"fillvalue={fv}: max error / scale {err:.1e}")
     finally:
         if previous:
             _dispatch.use(previous)

@@ -9,7 +9,7 @@ NaN/inf in the data, every SIMD variant and several thread counts - are
 computed by :func:`cyconv.conv2d`, :class:`cyconv.Conv2d`,
 :func:`cyconv.correlate2d` and :func:`cyconv.convolve2d` and compared with the
 float64 ground truth of :mod:`cyconv.reference`, within the dtype's tolerance
-relative to the sum of ``|x||w|`` (``conftest.RTOL``: 1e-5 for float32, 1e-12
+relative to the sum of ``|x||w|`` (``cyconv.testing.RTOL``: 1e-5 for float32, 1e-12
 for float64). ``Conv2d`` must equal ``conv2d`` bit for bit.
 
 Besides the general strategies, targeted ones drive every code path of the
@@ -120,7 +120,7 @@ def independent_pads(padding, hw, khw, stride, dilation) -> Tuple[int, int, int,
 
 
 def independent_truth(check, x, w, b, kwargs) -> np.ndarray:
-    """conv2d from np.pad + scipy.signal.correlate (conftest.scipy_conv2d), with the
+    """conv2d from np.pad + scipy.signal.correlate (cyconv.testing.scipy_conv2d), with the
     padding resolved by :func:`independent_pads`: shares no code with cyconv."""
     nhwc = kwargs["layout"].upper() == "NHWC"
     xb = np.asarray(x, np.float64)

@@ -1,0 +1,224 @@
+"""Tolerances and oracles for checking convolution results, in the spirit of :mod:`numpy.testing`.
+
+One rule serves ``python -m cyconv check``, the test suite and the
+benchmarks: a result computed in float32 or float64 is compared with a
+float64 ground truth computed from the same input values, and may differ
+from it by at most ``RTOL[dtype] * scale``, where ``scale`` is the same
+computation on ``|input|`` and ``|weight|`` (the sum of the magnitudes of the
+products that make each output value). The rounding error of a sum is bounded
+by its magnitude scale, not by its value, which may cancel to zero.
+
+Two independent ground truths are offered: :mod:`cyconv.reference` (the
+textbook loops in NumPy) and SciPy (``scipy.signal.correlate`` on the 3-D
+``(C, H, W)`` arrays, ``scipy.signal.correlate2d``/``convolve2d`` for the 2-D
+filters), which needs SciPy installed.
+
+Examples
+--------
+>>> import numpy as np, cyconv
+>>> from cyconv import testing
+>>> x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+>>> w = np.ones((2, 3, 3, 3), np.float32)
+>>> testing.assert_conv(cyconv.conv2d(x, w, padding=1), x, w, padding=1)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from . import _args, reference
+
+__all__ = [
+    "RTOL",
+    "assert_close",
+    "assert_conv",
+    "assert_filter",
+    "conv_truth",
+    "max_relative_error",
+    "result_dtype",
+    "scipy_conv2d",
+    "scipy_filter_truth",
+    "tolerance",
+]
+
+#: Relative tolerance, with respect to the magnitude scale, per computation dtype.
+RTOL: Dict[np.dtype, float] = {
+    np.dtype(np.float32): 1e-5,
+    np.dtype(np.float64): 1e-12,
+}
+
+
+def tolerance(dtype: Any) -> float:
+    """The relative tolerance (:data:`RTOL`) for results computed in ``dtype``."""
+    return RTOL[np.dtype(dtype)]
+
+
+def max_relative_error(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray) -> float:
+    """``max |actual - expected| / scale`` over the finite values (``inf`` on a shape mismatch)."""
+    if np.shape(actual) != np.shape(expected):
+        return float("inf")
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    s = np.asarray(scale, dtype=np.float64)
+    finite = np.isfinite(e)
+    if not finite.any():
+        return 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.abs(a - e) / np.maximum(s, np.finfo(np.float64).tiny)
+    return float(np.where(finite, rel, 0.0).max())
+
+
+def result_dtype(*arrays: Any) -> np.dtype:
+    """The dtype the conv functions must return for these operands."""
+    return _args.compute_dtype(*[(np.asarray(a), "operand") for a in arrays if a is not None])
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray,
+                 dtype: Optional[np.dtype] = None, context: str = "") -> None:
+    """Assert ``|actual - expected| <= RTOL[dtype] * scale`` elementwise.
+
+    ``expected`` is a float64 ground truth and ``scale`` the magnitude scale of
+    every output value. NaN must be where ``expected`` has NaN and infinities
+    must match exactly.
+    """
+    dtype = np.dtype(dtype if dtype is not None else actual.dtype)
+    assert actual.shape == expected.shape, (
+        f"shape {actual.shape} != expected {expected.shape} {context}")
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    nan_a, nan_e = np.isnan(a), np.isnan(e)
+    if not np.array_equal(nan_a, nan_e):
+        bad = np.argwhere(nan_a != nan_e)[:5].tolist()
+        raise AssertionError(f"NaN positions differ at {bad} ... {context}")
+    inf_e = np.isinf(e)
+    if not np.array_equal(a[inf_e], e[inf_e]) or np.isinf(a[~inf_e]).any():
+        raise AssertionError(f"infinities differ {context}")
+    finite = ~(nan_e | inf_e)
+    if not finite.any():
+        return
+    rtol = RTOL[dtype]
+    tiny = np.finfo(dtype).tiny
+    with np.errstate(invalid="ignore"):
+        err = np.abs(a - e)
+    tol = rtol * np.asarray(scale, dtype=np.float64) + 16 * tiny
+    excess = np.where(finite, err - tol, -np.inf)
+    if (excess > 0).any():
+        idx = np.unravel_index(np.argmax(np.where(finite, err / tol, 0)), e.shape)
+        n_bad = int((excess > 0).sum())
+        rel = np.where(finite, err / np.maximum(np.asarray(scale, dtype=np.float64), tiny), 0)
+        raise AssertionError(
+            f"{n_bad} of {e.size} values outside tolerance ({dtype}: {rtol:g} * scale) "
+            f"{context}\n  worst at {tuple(int(i) for i in idx)}: got {a[idx]!r}, "
+            f"expected {e[idx]!r}, scale {np.asarray(scale)[idx]!r}; "
+            f"max |err| = {float(err[finite].max()):.3e}, "
+            f"max |err|/scale = {float(rel.max()):.3e}"
+        )
+
+
+def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any):
+    """Float64 ground truth of ``conv2d`` and its magnitude scale, from the reference."""
+    ref = reference
+    x64 = np.asarray(x).astype(np.float64)
+    w64 = np.asarray(w).astype(np.float64)
+    b64 = None if b is None else np.asarray(b).astype(np.float64)
+    expected = ref.conv2d(x64, w64, b64, **kwargs)
+    with np.errstate(invalid="ignore"):
+        scale = ref.conv2d(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64),
+                           **kwargs)
+    return expected, scale
+
+
+def assert_conv(actual: np.ndarray, x: Any, w: Any, b: Any = None, **kwargs: Any) -> None:
+    """Check dtype, shape and values of a ``cyconv.conv2d`` result against the reference."""
+    want = result_dtype(x, w, b)
+    assert actual.dtype == want, f"dtype {actual.dtype} != {want}"
+    assert actual.flags.c_contiguous
+    expected, scale = conv_truth(x, w, b, **kwargs)
+    shapes = f"(input {np.shape(x)}, weight {np.shape(w)}, {kwargs})"
+    assert_close(actual, expected, scale, want, context=shapes)
+
+
+def scipy_filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
+                       boundary: str = "fill", fillvalue: float = 0):
+    """``scipy.signal.correlate2d``/``convolve2d`` in float64 over broadcast stacks.
+
+    Returns the ground truth and its magnitude scale (the same filter on
+    ``|in1|``, ``|in2|`` and ``|fillvalue|``).
+    """
+    import scipy.signal
+
+    fn = getattr(scipy.signal, fn_name)
+    a = np.asarray(in1).astype(np.float64)
+    k = np.asarray(in2).astype(np.float64)
+    lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    a_b = np.broadcast_to(a, lead + a.shape[-2:])
+    k_b = np.broadcast_to(k, lead + k.shape[-2:])
+    out = scale = None
+    for idx in np.ndindex(*lead):
+        r = fn(a_b[idx], k_b[idx], mode=mode, boundary=boundary, fillvalue=fillvalue)
+        s = fn(np.abs(a_b[idx]), np.abs(k_b[idx]), mode=mode, boundary=boundary,
+               fillvalue=abs(fillvalue))
+        if out is None:
+            out = np.empty(lead + r.shape)
+            scale = np.empty(lead + r.shape)
+        out[idx] = r
+        scale[idx] = s
+    if out is None:  # empty stack: take the spatial shape from one 2-D call
+        r = fn(np.zeros(a.shape[-2:]), np.zeros(k.shape[-2:]), mode=mode)
+        out = np.empty(lead + r.shape)
+        scale = np.empty(lead + r.shape)
+    return out, scale
+
+
+def assert_filter(actual: np.ndarray, fn_name: str, in1: Any, in2: Any, mode: str = "full",
+                  boundary: str = "fill", fillvalue: float = 0) -> None:
+    """Check a ``cyconv.correlate2d``/``convolve2d`` result against SciPy in float64."""
+    want = result_dtype(in1, in2)
+    assert actual.dtype == want, f"dtype {actual.dtype} != {want}"
+    expected, scale = scipy_filter_truth(fn_name, in1, in2, mode, boundary, fillvalue)
+    context = (f"({fn_name} in1 {np.shape(in1)}, in2 {np.shape(in2)}, mode={mode!r}, "
+               f"boundary={boundary!r}, fillvalue={fillvalue!r})")
+    assert_close(actual, expected, scale, want, context=context)
+
+
+def _dilate(w: np.ndarray, dh: int, dw: int) -> np.ndarray:
+    """Insert ``d - 1`` zeros between the taps of the last two axes."""
+    kH, kW = w.shape[-2:]
+    out = np.zeros(w.shape[:-2] + (dh * (kH - 1) + 1, dw * (kW - 1) + 1))
+    out[..., ::dh, ::dw] = w
+    return out
+
+
+def scipy_conv2d(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0),
+                 dilation=(1, 1), groups: int = 1, np_mode: str = "constant") -> np.ndarray:
+    """conv2d (NCHW, batched) built from ``np.pad`` and ``scipy.signal.correlate``.
+
+    Independent of :mod:`cyconv.reference`: each output channel is a 3-D
+    ``scipy.signal.correlate(x_padded[n, group], w[o], mode="valid")`` with the
+    kernel dilated by inserted zeros, subsampled by the stride.
+    """
+    import scipy.signal
+
+    x = np.asarray(x).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    sh, sw = stride
+    pt, pb, pl, pr = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=np_mode)
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    Og = O // groups
+    wd = _dilate(w, *dilation)
+    Ho = (xp.shape[2] - wd.shape[2]) // sh + 1
+    Wo = (xp.shape[3] - wd.shape[3]) // sw + 1
+    out = np.zeros((N, O, Ho, Wo))
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            full = scipy.signal.correlate(xp[n, g * Cg:(g + 1) * Cg], wd[o], mode="valid",
+                                          method="direct")
+            out[n, o] = full[0, ::sh, ::sw][:Ho, :Wo]
+    if b is not None:
+        out += np.asarray(b, dtype=np.float64)[:, None, None]
+    return out
