@@ -9,11 +9,12 @@ and chosen at import. The public API:
   extended to stacks of images;
 * :func:`output_shape` - the output-size formula;
 * :func:`show_config` - build and runtime configuration;
-* :mod:`cyconv.reference` - the same functions in plain NumPy.
+* :mod:`cyconv.reference` - the same functions in plain NumPy;
+* :mod:`cyconv.testing` - tolerances and oracles for checking results.
 """
 from ._version import __version__
-from ._conv import Conv2d, conv2d, convolve2d, correlate2d
-from ._shapes import output_shape
+from ._functions import conv2d, convolve2d, correlate2d, output_shape
+from ._layers import Conv2d
 from ._config import show_config
 from . import reference
 

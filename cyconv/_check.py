@@ -8,8 +8,8 @@ import numpy as np
 
 from . import _dispatch, reference, testing
 from ._args import PADDING_MODES
-from ._conv import conv2d, convolve2d, correlate2d
-from ._shapes import conv_geometry
+from ._functions import conv2d, convolve2d, correlate2d
+from ._validate import conv_geometry
 
 # (N, C, H, W, O, k, stride, padding, dilation, groups, padding_mode, layout)
 CONV_CASES = [

@@ -64,13 +64,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _args
-from ._shapes import conv_geometry
+from . import _args, _validate
 
 __all__ = ["conv2d", "correlate2d", "convolve2d"]
-
-_MODES = ("full", "same", "valid")
-
 
 def conv2d(
     input: Any,
@@ -150,20 +146,10 @@ def conv2d(
     array([[9.5, 9.5],
            [9.5, 9.5]])
     """
-    x = _args.as_array(input, "input")
-    w = _args.as_array(weight, "weight")
-    operands = [(x, "input"), (w, "weight")]
-    b = None
-    if bias is not None:
-        b = _args.as_array(bias, "bias")
-        operands.append((b, "bias"))
-    dtype = _args.compute_dtype(*operands)
-    np_mode = _args.padding_mode(padding_mode)
-    g = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
-    if b is not None and b.shape != (g.O,):
-        raise ValueError(
-            f"`bias` must have shape ({g.O},) (one value per output channel), got shape {b.shape}"
-        )
+    # The same checks as cyconv.conv2d: the sizes come out spelled out in g.
+    call = _validate.conv2d_call(input, weight, bias, stride, padding, dilation, groups,
+                                 padding_mode, layout)
+    x, w, b, dtype, g, np_mode = call.x, call.w, call.b, call.dtype, call.geo, call.mode
 
     # Work in (N, C, H, W) and float64 whatever the caller's layout and dtype.
     x64 = x.astype(np.float64)
@@ -309,51 +295,13 @@ def _filter2d(
     in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool
 ) -> np.ndarray:
     """Shared body of :func:`correlate2d` (``flip=False``) and :func:`convolve2d`."""
-    a = _args.as_array(in1, "in1")
-    k = _args.as_array(in2, "in2")
-    for arr, name in ((a, "in1"), (k, "in2")):
-        if arr.ndim < 2:
-            raise ValueError(
-                f"`{name}` must have at least 2 dimensions (..., rows, columns), "
-                f"got shape {arr.shape}"
-            )
-        if arr.shape[-2] == 0 or arr.shape[-1] == 0:
-            raise ValueError(f"`{name}` must not have empty rows/columns, got shape {arr.shape}")
-    dtype = _args.compute_dtype((a, "in1"), (k, "in2"))
-    if not isinstance(mode, str) or mode.lower() not in _MODES:
-        raise ValueError(f"Unknown mode: {mode!r}; expected one of {list(_MODES)}")
-    mode = mode.lower()
-    np_mode = _args.padding_mode(boundary, "boundary", _args.BOUNDARIES)
-    fill = _fill_value(fillvalue)
-    try:
-        lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"the leading axes of `in1` {a.shape} and `in2` {k.shape} do not broadcast"
-        ) from None
-
-    # SciPy's "valid" rule: the larger operand plays the image.
-    swapped = False
-    if mode == "valid":
-        a_fits = a.shape[-2] >= k.shape[-2] and a.shape[-1] >= k.shape[-1]
-        k_fits = k.shape[-2] >= a.shape[-2] and k.shape[-1] >= a.shape[-1]
-        if not (a_fits or k_fits):
-            raise ValueError(
-                f"in 'valid' mode one of `in1` {a.shape[-2:]} and `in2` {k.shape[-2:]} must be "
-                "at least as large as the other in every dimension"
-            )
-        if not a_fits:
-            a, k, swapped = k, a, True
-
-    kH, kW = k.shape[-2:]
-    if mode == "full":
-        pads = ((kH - 1, kH - 1), (kW - 1, kW - 1))
-    elif mode == "same" and flip:
-        pads = ((kH // 2, (kH - 1) // 2), (kW // 2, (kW - 1) // 2))
-    elif mode == "same":
-        pads = (((kH - 1) // 2, kH // 2), ((kW - 1) // 2, kW // 2))
-    else:
-        pads = ((0, 0), (0, 0))
+    # The same checks as cyconv.correlate2d/convolve2d, SciPy's "valid" swap included:
+    # `a` is the image and `k` the kernel.
+    call = _validate.filter2d_call(in1, in2, mode, boundary, fillvalue, flip)
+    a, k, dtype, g, np_mode, fill = (call.a, call.k, call.dtype, call.geo, call.boundary,
+                                     call.fillvalue)
+    lead, kH, kW, swapped = g.lead, g.kH, g.kW, g.swapped
+    pads = ((g.pt, g.pb), (g.pl, g.pr))
 
     a64 = a.astype(np.float64)
     k64 = k.astype(np.float64)
@@ -374,16 +322,3 @@ def _filter2d(
     if swapped and not flip:
         out = out[..., ::-1, ::-1]
     return np.ascontiguousarray(out, dtype=dtype)
-
-
-def _fill_value(fillvalue: Any) -> float:
-    """``fillvalue`` as a Python float, or an error naming it."""
-    if isinstance(fillvalue, (str, bytes)) or np.ndim(fillvalue) != 0:
-        raise ValueError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
-    value = np.asarray(fillvalue)
-    if value.dtype.kind == "c":
-        raise TypeError(f"`fillvalue` must be real, got {fillvalue!r}")
-    if value.dtype.kind not in "biuf":
-        raise TypeError(f"`fillvalue` must be a real number, got {fillvalue!r}")
-    return float(value)
-

@@ -1,0 +1,239 @@
+"""The executor: carry out a plan — pack weights, build index maps, call the kernel.
+
+Everything here receives validated operands and a plan from
+:mod:`cyconv._plan`; it converts the operands to contiguous arrays of the
+result dtype, lays out what the kernel reads (packed weights, padding index
+maps, plane offsets) and calls the compiled kernel of the active SIMD variant
+with one struct of geometry, which releases the GIL.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _dispatch
+from ._plan import EmptyPlan, MixingPlan, Plan, PlaneGeometry, PlanesPlan, PointwisePlan
+from ._validate import ConvCall, ConvGeometry, FilterCall
+
+Packed = Tuple[np.ndarray, np.ndarray]
+
+
+@functools.lru_cache(maxsize=256)
+def index_map(n: int, before: int, after: int, mode: str, length: int) -> np.ndarray:
+    """Source index of each of ``length`` positions of a padded axis, -1 for the fill value.
+
+    Position ``t`` of the padded axis is input index ``t - before``, folded
+    back into ``[0, n)`` by ``mode`` exactly as ``numpy.pad`` does, for pads
+    of any width: ``"edge"`` clamps, ``"wrap"`` is periodic with period
+    ``n``, ``"symmetric"`` mirrors with the edge repeated (period ``2n``),
+    ``"reflect"`` without it (period ``2n - 2``). ``"constant"`` positions
+    outside the input, and positions past ``n + before + after`` (read only
+    by vector lanes whose results are discarded), are -1.
+    """
+    t = np.arange(-before, length - before, dtype=np.intp)
+    if mode == "constant":  # the common case, without temporaries
+        t[:before] = -1
+        t[before + n:] = -1
+        t.flags.writeable = False  # cached: shared by later calls
+        return t
+    if mode == "edge":
+        m = np.clip(t, 0, n - 1)
+    elif mode == "wrap":
+        m = t % n
+    elif mode == "symmetric":
+        m = t % (2 * n)
+        m = np.where(m < n, m, 2 * n - 1 - m)
+    elif mode == "reflect" and n > 1:
+        m = t % (2 * n - 2)
+        m = np.where(m < n, m, 2 * n - 2 - m)
+    elif mode == "reflect":
+        m = np.zeros_like(t)
+    else:
+        m = np.where((t >= 0) & (t < n), t, -1)
+    m[t >= n + after] = -1
+    m.flags.writeable = False  # cached: shared by later calls
+    return m
+
+
+def operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned, native-byte-order array of ``dtype``."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.require(a, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+# --------------------------------------------------------------------------- channel mixing
+
+
+def _pack_bias(b: Optional[np.ndarray], O: int, groups: int, per_group: int,
+               dtype: np.dtype) -> np.ndarray:
+    """Bias laid out like the packed output-channel blocks, zero-padded."""
+    bpack = np.zeros((groups, per_group), dtype=dtype)
+    if b is not None:
+        bpack[:, :O // groups] = b.reshape(groups, O // groups)
+    return bpack.reshape(-1)
+
+
+def pack_weights(w: np.ndarray, b: Optional[np.ndarray], groups: int, block: int,
+                 nt: int) -> Packed:
+    """Weights and bias packed into blocks of ``block`` output channels for the mixing kernel."""
+    k = _dispatch.kernels()
+    O, Cg, kH, kW = w.shape
+    nob = -(-(O // groups) // block)
+    wpack = np.empty(groups * nob * Cg * kH * kW * block, dtype=w.dtype)
+    (k.pack_weights_f32 if w.dtype == np.float32 else k.pack_weights_f64)(
+        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt)
+    return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
+
+
+def _run_mixing(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
+                geo: ConvGeometry, mode: str, plan: MixingPlan, packed: Optional[Packed]) -> None:
+    k = _dispatch.kernels()
+    if plan.fused:
+        wk, bpack = w.reshape(-1), _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block,
+                                              x.dtype)
+    else:
+        wk, bpack = packed if packed is not None else pack_weights(w, b, geo.groups,
+                                                                   plan.block, plan.n_threads)
+    rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
+    colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
+    (k.conv_mix_f32 if x.dtype == np.float32 else k.conv_mix_f64)(
+        x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap,
+        geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
+        geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
+        plan.rows, plan.blocks_per_item, plan.channel_block, plan.fused, plan.direct,
+        plan.n_threads)
+
+
+def _run_pointwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
+                   geo: ConvGeometry, plan: PointwisePlan) -> None:
+    """1x1 convolution of NCHW input, vectorised along the pixels (see ``conv_pointwise_*``)."""
+    k = _dispatch.kernels()
+    RO = plan.out_tile
+    G = geo.groups
+    Cg, Og = geo.C // G, geo.O // G
+    nob = -(-Og // RO)
+    wp = np.zeros((G, nob * RO, Cg), dtype=x.dtype)
+    wp[:, :Og] = w.reshape(G, Og, Cg)
+    wpk = np.ascontiguousarray(wp.reshape(G, nob, RO, Cg).transpose(0, 1, 3, 2)).reshape(-1)
+    bias = b if b is not None else np.zeros(geo.O, dtype=x.dtype)
+    (k.conv_pointwise_f32 if x.dtype == np.float32 else k.conv_pointwise_f64)(
+        x.reshape(-1), wpk, bias, out.reshape(-1), geo.N, geo.C, geo.H * geo.W, geo.O, G,
+        plan.pixel_block, plan.n_threads)
+
+
+# --------------------------------------------------------------------------- per-channel
+
+
+def _run_planes(x: np.ndarray, kern: np.ndarray, bias: np.ndarray, out: np.ndarray,
+                in_off: np.ndarray, k_off: np.ndarray, out_off: np.ndarray, mode: str,
+                fill: float, plan: PlanesPlan) -> None:
+    """Per-plane correlation of ``plan.planes`` planes (see ``conv_planes_*``)."""
+    k = _dispatch.kernels()
+    g: PlaneGeometry = plan.plane
+    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
+    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
+    (k.conv_planes_f32 if x.dtype == np.float32 else k.conv_planes_f64)(
+        x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
+        in_off, k_off, out_off, rowmap, colmap, g.H, g.W, g.ish, g.isw, g.osh, g.osw,
+        g.kH, g.kW, g.sh, g.sw, g.dh, g.dw, g.pl, g.Ho, g.Wo, float(fill), plan.rows,
+        plan.strip_left, plan.strip_right, plan.n_threads)
+
+
+@functools.lru_cache(maxsize=64)
+def _depthwise_offsets(N: int, O: int, plane: int, oplane: int,
+                       khw: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input, output and kernel offsets of the ``N*O`` planes of a plain depthwise layer."""
+    planes = np.arange(N * O, dtype=np.intp)
+    offsets = (planes * plane, planes * oplane, np.tile(np.arange(O, dtype=np.intp) * khw, N))
+    for a in offsets:
+        a.flags.writeable = False  # cached: shared by later calls
+    return offsets
+
+
+def _run_depthwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
+                   geo: ConvGeometry, mode: str, plan: PlanesPlan) -> None:
+    """Convolution with one input channel per group, as independent planes."""
+    N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
+    Og = O // geo.groups
+    if Og == 1 and not geo.nhwc:  # plain depthwise: plane p reads plane p
+        in_off, out_off, k_off = _depthwise_offsets(N, O, H * W, geo.Ho * geo.Wo,
+                                                    geo.kH * geo.kW)
+    else:
+        n = np.arange(N, dtype=np.intp)[:, None]
+        o = np.arange(O, dtype=np.intp)[None, :]
+        c = o // Og
+        if geo.nhwc:
+            in_off = n * (H * W * C) + c
+            out_off = n * (geo.Ho * geo.Wo * O) + o
+        else:
+            in_off = (n * C + c) * (H * W)
+            out_off = (n * O + o) * (geo.Ho * geo.Wo)
+        in_off = np.ascontiguousarray(in_off.ravel())
+        out_off = np.ascontiguousarray(out_off.ravel())
+        k_off = np.tile(np.arange(O, dtype=np.intp) * (geo.kH * geo.kW), N)
+    bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
+    _run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def conv2d(call: ConvCall, plan: Plan, result: np.ndarray,
+           packed: Optional[Dict[tuple, Packed]] = None) -> np.ndarray:
+    """Compute a validated ``conv2d`` call into ``result`` by ``plan``.
+
+    ``packed`` is a layer's cache of packed weights (by variant and dtype),
+    filled on first use.
+    """
+    if isinstance(plan, EmptyPlan):
+        return result
+    geo = call.geo
+    dtype = call.dtype
+    x = operand(call.x, dtype)
+    w = operand(call.w, dtype)
+    b = None if call.b is None else operand(call.b, dtype)
+    target = result if result.flags.aligned else np.empty(result.shape, dtype=dtype)
+    if isinstance(plan, PlanesPlan):
+        _run_depthwise(x, w, b, target, geo, call.mode, plan)
+    elif isinstance(plan, PointwisePlan):
+        _run_pointwise(x, w, b, target, geo, plan)
+    else:
+        weights = None
+        if plan.packing == "layer" and packed is not None:
+            key = (_dispatch.active(), dtype.char)
+            weights = packed.get(key)
+            if weights is None:
+                weights = packed[key] = pack_weights(w, b, geo.groups, plan.block,
+                                                     plan.n_threads)
+        _run_mixing(x, w, b, target, geo, call.mode, plan, weights)
+    if target is not result:  # the kernels store whole elements: went through an aligned buffer
+        result[...] = target
+    return result
+
+
+def filter2d(call: FilterCall, plan: Union[PlanesPlan, EmptyPlan]) -> np.ndarray:
+    """Compute a validated ``correlate2d``/``convolve2d`` call by ``plan``."""
+    g = call.geo
+    result = np.empty(g.out_shape, dtype=call.dtype)
+    if isinstance(plan, EmptyPlan):
+        return result
+    a = operand(call.a, call.dtype)
+    k = operand(call.k, call.dtype)
+    if call.flip:
+        k = np.ascontiguousarray(k[..., ::-1, ::-1])
+    in_off = np.broadcast_to(
+        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead)
+    k_off = np.broadcast_to(
+        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead)
+    _run_planes(a, k, np.empty(0, call.dtype), result,
+                np.ascontiguousarray(in_off.ravel() * (g.H * g.W)),
+                np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW)),
+                np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo),
+                call.boundary, call.fillvalue, plan)
+    if g.swapped and not call.flip:
+        result = np.ascontiguousarray(result[..., ::-1, ::-1])
+    return result

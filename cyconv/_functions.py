@@ -1,0 +1,255 @@
+"""The public functions: names, signatures and docstrings; the work is done below them.
+
+Each function validates its arguments (:mod:`cyconv._validate`), asks the
+planner for a plan (:mod:`cyconv._plan`) and hands both to the executor
+(:mod:`cyconv._execute`).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _execute
+from ._args import IntOrPair, PaddingSpec
+from ._plan import plan_conv, plan_filter, threads
+from ._validate import conv2d_call, conv_geometry, filter2d_call, result_array, shape_tuple
+
+__all__ = ["conv2d", "convolve2d", "correlate2d", "output_shape"]
+
+
+def conv2d(
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: IntOrPair = 1,
+    padding: PaddingSpec = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCHW",
+    out: Optional[np.ndarray] = None,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D convolution layer (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Each output channel ``o`` is the 3-D cross-correlation of the input
+    channels of its group with ``weight[o]``, plus ``bias[o]``::
+
+        out[n, o, i, j] = bias[o] + sum_{c, kh, kw} x[n, g*Cg + c, i*sh + kh*dh - top,
+                                                          j*sw + kw*dw - left] * weight[o, c, kh, kw]
+
+    where ``g`` is the group of ``o`` and ``Cg = C / groups``. Input outside
+    the image comes from ``padding_mode``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or ``(C, H, W)``; with ``layout="NHWC"``,
+        ``(N, H, W, C)`` or ``(H, W, C)``.
+    weight : array_like
+        ``(out_channels, in_channels / groups, kH, kW)`` (for either layout).
+    bias : array_like, optional
+        ``(out_channels,)``.
+    stride, dilation : int or (int, int)
+        Step of the sliding window and spacing of the kernel taps, >= 1.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same"
+        Rows/columns added on each side: one amount for all four sides,
+        ``(pad_h, pad_w)``, or ``((top, bottom), (left, right))``. ``"same"``
+        gives ``ceil(H / stride)`` outputs per axis, the odd extra row/column
+        at the bottom/right (PyTorch's and TensorFlow's convention; with
+        ``stride > 1`` TensorFlow's rule, which PyTorch refuses).
+    groups : int
+        Input and output channels are split into ``groups`` independent
+        groups; ``groups == in_channels`` is a depthwise convolution.
+    padding_mode : str
+        ``"zeros"`` (alias ``"constant"``), ``"reflect"``, ``"replicate"``
+        (``"edge"``), ``"circular"`` (``"wrap"``) or ``"symmetric"``. Padding
+        follows ``numpy.pad`` with the corresponding mode, including pads
+        wider than the input (which PyTorch refuses for ``"reflect"``).
+    layout : {"NCHW", "NHWC"}
+        Memory order of ``input`` and of the result (channels last with
+        ``"NHWC"``); computed directly, without a transposed copy.
+    out : numpy.ndarray, optional
+        C-contiguous array of the exact output shape and dtype to write to;
+        it is returned. It must not overlap the inputs.
+    n_threads : int, optional
+        ``None``: OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl);
+        ``k > 0``: ``k`` threads; ``-1``: all CPUs, ``-2`` all but one, ...
+        The result is identical for every thread count.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape :func:`cyconv.output_shape` gives; float32 if every operand is
+        float32 or float16, else float64 (integers and bool compute in
+        float64).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not fit, bad stride/padding/dilation/groups, unknown
+        mode strings, an empty output, a bad ``out``.
+    TypeError
+        Complex or non-numeric arrays, non-integer sizes.
+
+    See Also
+    --------
+    output_shape : the shape without computing.
+    cyconv.reference.conv2d : the same in readable NumPy.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 2, 2), dtype=np.float32)
+    >>> cyconv.conv2d(x, w)[0, 0]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]], dtype=float32)
+    >>> cyconv.conv2d(x, w, padding="same", stride=2).shape
+    (1, 1, 2, 2)
+    """
+    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                       layout)
+    nt = threads(n_threads)
+    result = result_array(out, call.geo.out_shape, call.dtype,
+                          [(input, "input"), (weight, "weight"), (bias, "bias")])
+    return _execute.conv2d(call, plan_conv(call, nt), result)
+
+
+def correlate2d(
+    in1: ArrayLike,
+    in2: ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+    *,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D cross-correlation, a drop-in for ``scipy.signal.correlate2d``.
+
+    For 2-D arrays the result equals SciPy's: ``mode`` ``"full"``,
+    ``"same"`` (SciPy's centring, which for even kernels differs from
+    ``scipy.signal.correlate``) or ``"valid"`` (inputs swapped when ``in2`` is
+    the larger, as SciPy does); ``boundary`` ``"fill"`` (with
+    ``fillvalue``), ``"wrap"`` or ``"symm"``. Leading axes broadcast like
+    NumPy's, so a stack of images ``(N, C, H, W)`` with kernels
+    ``(C, kH, kW)`` filters every channel with its own kernel in one
+    parallel call.
+
+    Parameters
+    ----------
+    in1 : array_like
+        Image(s), ``(..., H, W)``.
+    in2 : array_like
+        Kernel(s), ``(..., kH, kW)``.
+    mode : {"full", "same", "valid"}
+        Output size: ``H + kH - 1``, ``H`` or ``H - kH + 1`` per axis.
+    boundary : {"fill", "wrap", "symm"}
+        How ``in1`` is extended beyond its edges.
+    fillvalue : float
+        Value outside ``in1`` for ``boundary="fill"``.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)``; float32 or
+        float64 by the dtype rule of :func:`conv2d` (SciPy keeps integer
+        dtypes; the values are the same).
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> img = np.arange(9.0).reshape(3, 3)
+    >>> cyconv.correlate2d(img, np.array([[1.0, -1.0]]), mode="valid")
+    array([[-1., -1.],
+           [-1., -1.],
+           [-1., -1.]])
+    """
+    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=False)
+    return _execute.filter2d(call, plan_filter(call, threads(n_threads)))
+
+
+def convolve2d(
+    in1: ArrayLike,
+    in2: ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+    *,
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    """2-D convolution, a drop-in for ``scipy.signal.convolve2d``.
+
+    Convolution is cross-correlation with the kernel flipped along both
+    axes: ``out[i, j] = sum_{m, n} in1[i - m, j - n] * in2[m, n]``.
+    Parameters, modes, boundaries and stacking as in :func:`correlate2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> cyconv.convolve2d(np.eye(2), np.array([[1.0, 2.0]]))
+    array([[1., 2., 0.],
+           [0., 1., 2.]])
+    """
+    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=True)
+    return _execute.filter2d(call, plan_filter(call, threads(n_threads)))
+
+
+def output_shape(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrPair = 1,
+    padding: PaddingSpec = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    *,
+    layout: str = "NCHW",
+) -> Tuple[int, ...]:
+    """Shape of the array :func:`cyconv.conv2d` returns, without computing it.
+
+    Along each spatial axis::
+
+        out = floor((size + pad_before + pad_after - dilation * (kernel - 1) - 1) / stride) + 1
+
+    ``stride`` only skips positions of the sliding window: nothing in a
+    convolution is divided or averaged.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(N, C, H, W)`` or ``(C, H, W)``; ``(N, H, W, C)`` or ``(H, W, C)``
+        with ``layout="NHWC"``.
+    weight_shape : sequence of int
+        ``(out_channels, in_channels / groups, kH, kW)``.
+    stride, padding, dilation, groups, layout
+        As in :func:`cyconv.conv2d`.
+
+    Returns
+    -------
+    tuple of int
+        The output shape; it has a batch axis only if ``input_shape`` has one.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit together or the output would be empty.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.output_shape((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+    (1, 64, 112, 112)
+    >>> cyconv.output_shape((8, 32, 32), (16, 8, 3, 3), stride=2, padding="same")
+    (16, 16, 16)
+    """
+    ishape = shape_tuple(input_shape, "input_shape")
+    wshape = shape_tuple(weight_shape, "weight_shape")
+    geo = conv_geometry(ishape, wshape, stride, padding, dilation, groups, layout,
+                        names=("input_shape", "weight_shape"))
+    return geo.out_shape

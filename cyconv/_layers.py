@@ -1,0 +1,97 @@
+"""Layer objects: a convolution with fixed weights and arguments, checked once."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _execute
+from ._args import IntOrPair, PaddingSpec
+from ._plan import plan_conv, threads, uses_packed_weights
+from ._validate import conv2d_call, conv2d_layer_weight, result_array
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d:
+    """A convolution layer with fixed weights: :func:`conv2d` with the weight
+    packing done once.
+
+    ``Conv2d(weight, bias, ...)(x)`` equals ``conv2d(x, weight, bias, ...)``
+    bit for bit; the weights are reordered into the kernel's blocked layout
+    on the first call for each dtype and kept, which saves a pass over the
+    weights on every later call (it matters for layers with many weights and
+    small images). The layer keeps a read-only copy of ``weight`` and
+    ``bias``.
+
+    Parameters
+    ----------
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout, n_threads
+        As in :func:`conv2d`; they are checked here, against the input when
+        the layer is called.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> layer = cyconv.Conv2d(np.ones((4, 3, 3, 3), np.float32), padding=1)
+    >>> layer(np.ones((2, 3, 8, 8), np.float32)).shape
+    (2, 4, 8, 8)
+    >>> layer
+    Conv2d(in_channels=3, out_channels=4, kernel_size=(3, 3), stride=1, padding=1, dilation=1, groups=1, padding_mode='zeros', layout='NCHW')
+    """
+
+    def __init__(
+        self,
+        weight: ArrayLike,
+        bias: Optional[ArrayLike] = None,
+        stride: IntOrPair = 1,
+        padding: PaddingSpec = 0,
+        dilation: IntOrPair = 1,
+        groups: int = 1,
+        *,
+        padding_mode: str = "zeros",
+        layout: str = "NCHW",
+        n_threads: Optional[int] = None,
+    ) -> None:
+        w, b, groups = conv2d_layer_weight(weight, bias, stride, padding, dilation, groups,
+                                           padding_mode, layout)
+        threads(n_threads)
+        w.flags.writeable = False
+        if b is not None:
+            b.flags.writeable = False
+        self.weight, self.bias = w, b
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
+        self._packed: Dict[tuple, _execute.Packed] = {}
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels the layer expects: ``weight.shape[1] * groups``."""
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: ``weight.shape[0]``."""
+        return self.weight.shape[0]
+
+    @property
+    def kernel_size(self) -> Tuple[int, int]:
+        """``(kH, kW)``."""
+        return tuple(self.weight.shape[2:])
+
+    def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Apply the layer to ``input``; see :func:`conv2d` for shapes and ``out``."""
+        call = conv2d_call(input, self.weight, self.bias, self.stride, self.padding,
+                           self.dilation, self.groups, self.padding_mode, self.layout)
+        nt = threads(self.n_threads)
+        result = result_array(out, call.geo.out_shape, call.dtype,
+                              [(input, "input"), (self.weight, "weight"), (self.bias, "bias")])
+        plan = plan_conv(call, nt, prepacked=uses_packed_weights(call.geo))
+        return _execute.conv2d(call, plan, result, self._packed)
+
+    def __repr__(self) -> str:
+        return (f"Conv2d(in_channels={self.in_channels}, out_channels={self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride!r}, "
+                f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
+                f"padding_mode={self.padding_mode!r}, layout={self.layout!r})")

@@ -1,0 +1,431 @@
+"""The planner: a validated call becomes a named, frozen plan of how the kernels run it.
+
+A plan says which kernel family computes the call and every choice that family
+makes (work items, row blocks, staging, weight packing), computed from the
+shapes, the register tile of the active SIMD variant and cache budgets, never
+from the layer's name. Nothing here touches array data or calls a kernel: the
+executor (:mod:`cyconv._execute`) carries a plan out, and tests can ask for
+the plan of any call without running it (:func:`conv2d_plan`,
+:func:`filter2d_plan`), the way PyTorch's ``select_conv_backend`` allows.
+
+Three families:
+
+``MixingPlan``
+    Channel mixing (more than one input channel per group): weights packed into
+    blocks of output channels, a register tile of output pixels x output
+    channels accumulated over the whole reduction.
+``PointwisePlan``
+    1x1 NCHW layers (stride 1, no padding): a product of matrices per image,
+    vectorised along the pixels.
+``PlanesPlan``
+    Per-channel 2-D correlation (depthwise ``conv2d``, ``correlate2d``,
+    ``convolve2d``): independent planes, vectorised along the output row.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _dispatch
+from ._args import resolve_threads
+from ._validate import ConvCall, ConvGeometry, FilterCall, conv2d_call, filter2d_call
+
+# Staging-panel budgets (bytes per thread). The channel-mixing panel holds the
+# input rows of one work item for every channel of a group and should stay in
+# L2; the per-channel panel holds a few rows of one plane.
+MIX_PANEL_BYTES = 192 * 1024
+PLANE_PANEL_BYTES = 96 * 1024
+# Packed weights of one output-channel block and one input-channel block.
+WEIGHT_BLOCK_BYTES = 96 * 1024
+# Most output-channel blocks per work item for which unpadded input is read in
+# place rather than staged (measured: 256->64 1x1 gains 30 %, 64->256 loses).
+DIRECT_MAX_BLOCKS = 8
+# Largest total of per-thread scratch buffers attempted (bytes).
+MAX_SCRATCH_BYTES = 1 << 36
+# 1x1 layers (NCHW, stride 1, no padding) with at least this many pixels per
+# image take the pixel-vectorised product; the input of one block of pixels
+# (all channels of a group) should stay in L2.
+POINTWISE_MIN_PIXELS = 64
+POINTWISE_BLOCK_BYTES = 512 * 1024
+# Aim for at least this many work items per thread, for load balance.
+ITEMS_PER_THREAD = 4
+
+
+class Tiles(NamedTuple):
+    """Register-tile sizes of the compiled variant, for one dtype."""
+
+    pixels: int  # output pixels per channel-mixing tile
+    channels: int  # output channels per channel-mixing tile (the packing block)
+    chunk: int  # output pixels per row chunk of the per-channel kernel
+
+    @classmethod
+    def active(cls, dtype: np.dtype) -> "Tiles":
+        """The tiles of the variant calls run now."""
+        k = _dispatch.kernels()
+        f32 = np.dtype(dtype) == np.float32
+        return cls(k.TILE_PIXELS, k.OB_F32 if f32 else k.OB_F64,
+                   k.CHUNK_F32 if f32 else k.CHUNK_F64)
+
+
+def threads(n_threads: Any) -> int:
+    """``n_threads`` resolved against the active kernels' OpenMP build."""
+    k = _dispatch.kernels()
+    return resolve_threads(n_threads, k.max_threads(), k.openmp_enabled())
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _row_block(rows: int, row_bytes: int, fixed_bytes: int, budget: int) -> int:
+    """Largest number of output rows whose staged input fits ``budget``."""
+    if row_bytes <= 0:
+        return rows
+    return int(max(1, min(rows, (budget - fixed_bytes) // row_bytes)))
+
+
+def _check_scratch(elements: int, itemsize: int, nt: int) -> None:
+    """Refuse, before the kernel runs, per-thread buffers that cannot exist."""
+    nbytes = elements * itemsize * nt
+    if nbytes > MAX_SCRATCH_BYTES:
+        raise MemoryError(
+            f"the per-thread staging buffers would take {nbytes} bytes; reduce the padding, "
+            "stride or dilation (the staged rows span them)"
+        )
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class MixingPlan:
+    """Channel mixing: ``(image, row block, group, chunk of output-channel blocks)`` items."""
+
+    n_threads: int
+    block: int  # output channels per packed block (the tile's channels)
+    blocks: int  # output-channel blocks per group
+    rows: int  # output rows per work item (R)
+    blocks_per_item: int  # output-channel blocks per work item
+    channel_block: int  # input channels per reduction block (CB)
+    packing: str  # "call": packed in a pass of its own; "layer": kept by Conv2d; "item": inside each item
+    direct: bool  # unpadded input read in place, not staged
+    Hp: int  # padded rows the index map covers
+    Wp: int  # padded columns the index map covers
+    in_channels: int  # per group (Cg)
+
+    family = "mixing"
+
+    @property
+    def fused(self) -> bool:
+        """Each block of weights is packed inside the one work item that uses it."""
+        return self.packing == "item"
+
+    @property
+    def channel_blocks(self) -> bool:
+        """The reduction over input channels is split into blocks."""
+        return self.channel_block < self.in_channels
+
+
+@dataclass(frozen=True)
+class PointwisePlan:
+    """1x1 NCHW: ``(image, group, block of pixels)`` items, tile of output channels x pixels."""
+
+    n_threads: int
+    out_tile: int  # output channels per register tile
+    pixel_vector: int  # pixels per vector
+    pixel_block: int  # pixels per work item (PB)
+
+    family = "pointwise"
+
+
+@dataclass(frozen=True)
+class PlaneGeometry:
+    """One plane's sizes and strides, the same for every plane of the call."""
+
+    H: int
+    W: int
+    ish: int  # input row stride (elements)
+    isw: int  # input column stride
+    osh: int  # output row stride
+    osw: int  # output column stride
+    kH: int
+    kW: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pt: int
+    pb: int
+    pl: int
+    pr: int
+    Ho: int
+    Wo: int
+
+
+@dataclass(frozen=True)
+class PlanesPlan:
+    """Per-channel correlation of ``planes`` planes in ``(plane, row block)`` items."""
+
+    n_threads: int
+    planes: int
+    plane: PlaneGeometry
+    chunk: int  # output pixels per row chunk
+    rows: int  # output rows per work item (R)
+    Hp: int
+    Wp: int
+    strip_left: int  # padded columns [0, xa) are staged ...
+    strip_right: int  # ... and [xb, Wp); the middle is read in place (xa = xb = Wp: all staged)
+
+    family = "planes"
+
+    @property
+    def loop(self) -> str:
+        """The kernel's inner loop: ``"strided"``, ``"3x3"``, ``"two-rows"`` or ``"one-row"``."""
+        g = self.plane
+        if g.sw != 1:
+            return "strided"
+        if g.sh == 1 and g.dh == 1 and self.rows > 1:
+            return "3x3" if (g.kH, g.kW) == (3, 3) else "two-rows"
+        return "one-row"
+
+    @property
+    def inplace(self) -> bool:
+        """The middle of each row is read where it lies (only edge strips are staged)."""
+        return self.strip_left < self.Wp
+
+    @property
+    def scattered(self) -> bool:
+        """Output pixels of a plane are not contiguous (channels-last layout)."""
+        return self.plane.osw != 1
+
+
+@dataclass(frozen=True)
+class EmptyPlan:
+    """Nothing to compute: the output has no elements (a batch or stack of zero)."""
+
+    n_threads: int
+
+    family = "empty"
+
+
+Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, EmptyPlan]
+
+
+# --------------------------------------------------------------------------- channel mixing
+
+
+def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int,
+                    single_block: bool = False) -> Optional[Tuple[int, int]]:
+    """``(R, obs_per_chunk)`` for work items of equal size, a multiple of ``nt`` of them.
+
+    The items (``base`` images x groups, ``Ho / R`` row blocks, ``nob /
+    obs_per_chunk`` chunks of output-channel blocks) are shared out in equal
+    contiguous runs (OpenMP's static schedule), so equal items in a multiple
+    of the thread count keep every thread busy to the end. Prefers the fewest
+    items that are at least ``want``, then the most below it; None if no
+    split is even.
+    """
+    best = None
+    k0 = _cdiv(Ho, R_max)
+    splits = [d for d in range(1, nob + 1) if nob % d == 0]
+    for k in ([1] if single_block else range(k0, min(Ho, k0 + 64) + 1)):
+        if Ho % k:
+            continue
+        for n_oc in splits:
+            n = base * k * n_oc
+            if n % nt:
+                continue
+            key = (n < want, n if n >= want else -n)
+            if best is None or key < best[0]:
+                best = (key, Ho // k, nob // n_oc)
+    return None if best is None else best[1:]
+
+
+def is_pointwise(geo: ConvGeometry) -> bool:
+    """Whether the layer is a plain product of matrices per image (1x1, NCHW)."""
+    return (geo.kH == geo.kW == 1 and geo.sh == geo.sw == 1 and not geo.nhwc
+            and geo.pt == geo.pb == geo.pl == geo.pr == 0
+            and geo.H * geo.W >= POINTWISE_MIN_PIXELS)
+
+
+def uses_packed_weights(geo: ConvGeometry) -> bool:
+    """Whether the call runs the channel-mixing kernel on packed weights (which a layer keeps)."""
+    return geo.C // geo.groups > 1 and not is_pointwise(geo)
+
+
+def plan_mixing(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int,
+                prepacked: bool) -> MixingPlan:
+    OB = tiles.channels
+    Cg = geo.C // geo.groups
+    Og = geo.O // geo.groups
+    nob = _cdiv(Og, OB)
+    # Input channels per reduction block: one block of packed weights stays in cache.
+    CB = max(1, min(Cg, WEIGHT_BLOCK_BYTES // (geo.kH * geo.kW * OB * itemsize)))
+    CB = _cdiv(Cg, _cdiv(Cg, CB))  # equal blocks
+    Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
+    # Work items: (image, block of R output rows, group, chunk of channel blocks).
+    R = _row_block(geo.Ho, Cg * geo.sh * Wp * itemsize,
+                   Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * itemsize, MIX_PANEL_BYTES)
+    one_block = (geo.N == 1 and not prepacked
+                 and Cg * Hp * Wp * itemsize <= 2 * MIX_PANEL_BYTES)
+    if one_block:
+        # Small image, many weights: one row block, so that every block of
+        # weights is used by one item and can be packed inside it.
+        R = geo.Ho
+    R = _cdiv(geo.Ho, _cdiv(geo.Ho, R))  # the same number of blocks, evened out
+    want = ITEMS_PER_THREAD * nt
+    base = geo.N * geo.groups
+    balanced = None
+    if nt > 1 and base * _cdiv(geo.Ho, R) < want:
+        balanced = _balanced_items(base, geo.Ho, nob, R, nt, want, single_block=one_block)
+    if balanced is not None:
+        R, obs_per_chunk = balanced
+    else:
+        n_oc = 1
+        if base * _cdiv(geo.Ho, R) < want:
+            n_oc = min(nob, _cdiv(want, base * _cdiv(geo.Ho, R)))
+        obs_per_chunk = _cdiv(nob, n_oc)
+        n_oc = _cdiv(nob, obs_per_chunk)
+        if base * n_oc * _cdiv(geo.Ho, R) < want:
+            R = max(1, _cdiv(geo.Ho, _cdiv(want, base * n_oc)))
+    # When every block of weights is used by a single work item, pack each
+    # block inside its item (cache-hot, in parallel) instead of in a pass of
+    # its own.
+    fused = not prepacked and geo.N * _cdiv(geo.Ho, R) == 1
+    # Without padding the tiles can read the input in place. Staging pays off
+    # when an item runs many output-channel blocks over the same rows.
+    direct = (geo.pt == geo.pb == geo.pl == geo.pr == 0
+              and obs_per_chunk <= DIRECT_MAX_BLOCKS)
+    rows_in = (R - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    _check_scratch((0 if direct else Cg * rows_in * Wp) + (R * geo.Wo + 8) * OB
+                   + (CB * geo.kH * geo.kW * OB if fused else 0), itemsize, nt)
+    packing = "item" if fused else ("layer" if prepacked else "call")
+    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg)
+
+
+def plan_pointwise(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> PointwisePlan:
+    PV = tiles.channels
+    G = geo.groups
+    Cg, HW = geo.C // G, geo.H * geo.W
+    # Pixel blocks: enough work items for the threads, each block's input in L2.
+    chunks = max(1, _cdiv(ITEMS_PER_THREAD * nt, geo.N * G))
+    PB = _cdiv(HW, chunks)
+    PB = min(PB, max(1, POINTWISE_BLOCK_BYTES // (Cg * itemsize)))
+    PB = _cdiv(PB, PV) * PV
+    return PointwisePlan(nt, tiles.pixels, PV, PB)
+
+
+# --------------------------------------------------------------------------- per-channel
+
+
+@functools.lru_cache(maxsize=256)
+def _plane_strips(W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int,
+                  chunks: Tuple[int, ...]) -> Tuple[int, int]:
+    """Padded columns ``[0, xa)`` and ``[xb, Wp)`` that the per-plane kernel stages.
+
+    The kernel walks each output row in chunks of ``cw`` pixels (for each
+    ``cw`` in ``chunks``); the chunk at ``jc`` reads padded columns
+    ``[jc, jc + cw + (kW - 1) * dw)``, which it may read in place when they
+    lie inside the input, ``[pl, pl + W)``. Chunks that reach into the padding
+    on the left must fit in ``[0, xa)``, those on the right start at or after
+    ``xb``. Returns ``(Wp, Wp)`` (stage everything) when the strips would
+    cover most of the row anyway.
+    """
+    xa, xb = 0, Wp
+    for cw in chunks:
+        span = cw + (kW - 1) * dw
+        if pl > 0:
+            xa = max(xa, min((pl - 1) // cw * cw, (Wo - 1) // cw * cw) + span)
+        first = _cdiv(max(pl, pl + W - span + 1), cw) * cw
+        if first < Wo:
+            xb = min(xb, first)
+    if xa + (Wp - xb) >= Wp // 2:
+        return Wp, Wp
+    return xa, xb
+
+
+def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles,
+                nt: int) -> PlanesPlan:
+    CW = tiles.chunk
+    Hp = (g.Ho - 1) * g.sh + (g.kH - 1) * g.dh + 1
+    Wp = (g.Wo - 1) * g.sw + (g.kW - 1) * g.dw + 1
+    if g.sw == 1:  # room for the last full vector chunk of each row
+        Wp = max(Wp, _cdiv(g.Wo, CW) * CW + (g.kW - 1) * g.dw)
+    xa = xb = Wp
+    if g.sw == 1 and g.isw == 1:
+        # rows in pairs (sh = dh = 1) go in half-width chunks, others in whole ones
+        xa, xb = _plane_strips(g.W, g.pl, g.Wo, Wp, g.kW, g.dw,
+                               (CW // 2,) if g.sh == g.dh == 1 else (CW,))
+    staged = Wp if xa >= Wp else xa + Wp - xb
+    R = _row_block(g.Ho, g.sh * staged * itemsize,
+                   ((g.kH - 1) * g.dh + 1 - g.sh) * staged * itemsize, PLANE_PANEL_BYTES)
+    want = ITEMS_PER_THREAD * nt
+    if planes * _cdiv(g.Ho, R) < want:
+        R = max(1, _cdiv(g.Ho, _cdiv(want, planes)))
+    _check_scratch(((R - 1) * g.sh + (g.kH - 1) * g.dh + 1) * (staged + 3) + Wp, itemsize, nt)
+    return PlanesPlan(nt, planes, g, CW, R, Hp, Wp, xa, xb)
+
+
+def depthwise_plane(geo: ConvGeometry) -> PlaneGeometry:
+    """The plane geometry of a conv2d with one input channel per group."""
+    if geo.nhwc:
+        strides = (geo.W * geo.C, geo.C, geo.Wo * geo.O, geo.O)
+    else:
+        strides = (geo.W, 1, geo.Wo, 1)
+    return PlaneGeometry(geo.H, geo.W, *strides, geo.kH, geo.kW, geo.sh, geo.sw, geo.dh,
+                         geo.dw, geo.pt, geo.pb, geo.pl, geo.pr, geo.Ho, geo.Wo)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def plan_conv(call: ConvCall, nt: int, prepacked: bool = False) -> Plan:
+    """The plan of a validated ``conv2d`` call on ``nt`` threads."""
+    geo = call.geo
+    if geo.N == 0:
+        return EmptyPlan(nt)
+    itemsize = call.dtype.itemsize
+    tiles = Tiles.active(call.dtype)
+    if geo.C // geo.groups == 1:
+        return plan_planes(depthwise_plane(geo), geo.N * geo.O, itemsize, tiles, nt)
+    if is_pointwise(geo):
+        return plan_pointwise(geo, itemsize, tiles, nt)
+    return plan_mixing(geo, itemsize, tiles, nt, prepacked)
+
+
+def plan_filter(call: FilterCall, nt: int) -> Union[PlanesPlan, EmptyPlan]:
+    """The plan of a validated ``correlate2d``/``convolve2d`` call on ``nt`` threads."""
+    g = call.geo
+    planes = math.prod(g.lead)
+    if planes == 0:
+        return EmptyPlan(nt)
+    plane = PlaneGeometry(g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1,
+                          g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo)
+    return plan_planes(plane, planes, call.dtype.itemsize, Tiles.active(call.dtype), nt)
+
+
+def conv2d_plan(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                dilation: Any = 1, groups: int = 1, *, padding_mode: str = "zeros",
+                layout: str = "NCHW", n_threads: Optional[int] = None,
+                prepacked: bool = False) -> Plan:
+    """The plan :func:`cyconv.conv2d` would carry out for these arguments (nothing runs).
+
+    ``prepacked=True`` plans for a :class:`cyconv.Conv2d` layer, which keeps
+    its packed weights between calls.
+    """
+    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                       layout)
+    return plan_conv(call, threads(n_threads), prepacked and uses_packed_weights(call.geo))
+
+
+def filter2d_plan(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
+                  fillvalue: Any = 0, *, convolve: bool = False,
+                  n_threads: Optional[int] = None) -> Union[PlanesPlan, EmptyPlan]:
+    """The plan :func:`cyconv.correlate2d` (or ``convolve2d``) would carry out."""
+    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=convolve)
+    return plan_filter(call, threads(n_threads))
