@@ -41,7 +41,7 @@ BOUNDARIES = {
 #: Largest size, stride, dilation or padding accepted (any larger value raises).
 MAX_INT = 2**40
 
-#: Largest thread count handed to OpenMP; larger requests are capped.
+#: Largest thread count accepted; larger requests raise ``ValueError``.
 MAX_THREADS = 256
 
 
@@ -199,9 +199,12 @@ def resolve_threads(n_threads: Any, default: int, openmp: bool) -> int:
     """Resolve ``n_threads`` to a positive count.
 
     ``None`` gives ``default`` (OpenMP's own default, so ``OMP_NUM_THREADS``
-    and threadpoolctl apply), ``k > 0`` gives ``k`` (capped at
-    :data:`MAX_THREADS`), a negative ``k`` counts back from the number of CPUs
-    (``-1`` = all of them), and ``0`` is an error. Without OpenMP it is 1.
+    and threadpoolctl apply); ``k > 0`` gives ``k`` (more threads than CPUs
+    is allowed, as in OpenMP, up to :data:`MAX_THREADS`); a negative ``k``
+    counts back from the number of CPUs this process may use (``-1``: all of
+    them, ``-2``: all but one, down to ``-cpus``: one). ``0``, a count above
+    :data:`MAX_THREADS` and a negative count past the number of CPUs raise
+    ``ValueError``. Without OpenMP every valid request runs on 1 thread.
     """
     if n_threads is None:
         n = default
@@ -211,8 +214,17 @@ def resolve_threads(n_threads: Any, default: int, openmp: bool) -> int:
         n = int(n_threads)
         if n == 0:
             raise ValueError("`n_threads` must not be 0; use None for the default, -1 for all CPUs")
+        if n > MAX_THREADS:
+            raise ValueError(f"`n_threads`={n} is more than the {MAX_THREADS} threads cyconv "
+                             "runs at most")
         if n < 0:
-            n = max(cpu_count() + 1 + n, 1)
+            cpus = cpu_count()
+            if -n > cpus:
+                raise ValueError(
+                    f"`n_threads`={n} counts back past the {cpus} CPU(s) this process may use; "
+                    f"negative counts go from -1 (all CPUs) to -{cpus} (one thread)"
+                )
+            n = cpus + 1 + n
     if not openmp:
         return 1
     return max(1, min(n, MAX_THREADS))

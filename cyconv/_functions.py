@@ -77,7 +77,9 @@ def conv2d(
         it is returned. It must not overlap the inputs.
     n_threads : int, optional
         ``None``: OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl);
-        ``k > 0``: ``k`` threads; ``-1``: all CPUs, ``-2`` all but one, ...
+        ``k > 0``: ``k`` threads (at most 256); ``-1``: all CPUs, ``-2`` all
+        but one, down to one thread; 0, a count above 256 or a negative count
+        past the number of CPUs raise ``ValueError``.
         The result is identical for every thread count.
 
     Returns
