@@ -1,102 +1,161 @@
-"""The documentation is tested: its examples run, and docs/api.md matches the docstrings.
+"""The documentation is tested: its pages and figures exist, the API reference
+covers the public API, and its examples run.
 
-* every ``>>>`` example of ``docs/*.md`` runs as a doctest (``docs/api.md``
-  excepted: its examples are those of the docstrings, run below in their own
-  modules, where the names they use are defined);
-* the examples in the docstrings of the public modules run as doctests;
-* ``docs/api.md`` equals what ``python tools/make_figures.py --api`` renders
-  from the installed package now.
-
-Only the standard library, NumPy, SciPy (the guide compares with
-``scipy.signal``) and cyconv are needed; Matplotlib is not: the API renderer in
-``tools/make_figures.py`` imports it only to draw figures.
+* ``docs/api/index.rst`` lists and documents every name of ``cyconv.__all__``;
+  the pages of ``cyconv.reference`` and ``cyconv.testing`` document their
+  modules' ``__all__`` (``automodule`` with ``:members:``);
+* the examples in the docstrings of the public modules run as doctests
+  (standard :mod:`doctest`, no Sphinx needed);
+* with the docs extra installed (``pip install ".[docs]"``) the site is built
+  with warnings as errors, each public name must be in the built API pages,
+  and Sphinx's doctest builder runs every example of the site: the guide's
+  ```` ```pycon ```` blocks and the docstring examples of the API pages.
+  These tests are skipped when Sphinx or the extensions are missing.
 """
 from __future__ import annotations
 
 import doctest
 import importlib
-import importlib.util
+import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+API = DOCS / "api"
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
-GUIDE_PAGES = sorted(p for p in DOCS.glob("*.md") if p.name != "api.md")
-MODULES = ["cyconv", "cyconv._conv", "cyconv._shapes", "cyconv._config", "cyconv.reference"]
+PAGES = ["conf.py", "index.md", "guide.md", "limits.md",
+         "api/index.rst", "api/reference.rst", "api/testing.rst"]
+SPHINX_DEPS = ["sphinx", "myst_parser", "numpydoc", "pydata_sphinx_theme"]
 
 
-class MarkdownParser(doctest.DocTestParser):
-    """Doctest parser for Markdown: a code fence line ends an example's expected output.
+def _public_modules():
+    """``cyconv``, ``cyconv.reference``, ``cyconv.testing`` and the modules that define
+    the names of ``cyconv.__all__``."""
+    import cyconv
 
-    Plain doctest would read the closing fence as part of the expected output
-    of the last example in a block. Fence lines are blanked (not removed, so
-    the line numbers of failures stay right).
-    """
-
-    _FENCE = re.compile(r"^[ \t]*```.*$", re.MULTILINE)
-
-    def parse(self, string, name="<string>"):
-        return super().parse(self._FENCE.sub("", string), name)
-
-
-def _report(results: doctest.TestResults, what: str) -> None:
-    assert results.failed == 0, f"{results.failed} of {results.attempted} examples failed in {what}"
+    names = {"cyconv", "cyconv.reference", "cyconv.testing"}
+    for name in cyconv.__all__:
+        module = inspect.getmodule(getattr(cyconv, name))
+        if module is not None and module.__name__.startswith("cyconv"):
+            names.add(module.__name__)
+    return sorted(names)
 
 
-def test_guide_pages_exist():
-    assert (DOCS / "guide.md").is_file()
-    assert GUIDE_PAGES
+def _directive_blocks(text: str, name: str):
+    """The entries (indented lines, options excluded) of every ``.. name::`` directive."""
+    blocks = []
+    for m in re.finditer(rf"^\.\. {re.escape(name)}::[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)",
+                         text, flags=re.M):
+        blocks.append([line.strip() for line in m.group(1).splitlines()
+                       if line.strip() and not line.strip().startswith(":")])
+    return blocks
 
 
-@pytest.mark.parametrize("page", GUIDE_PAGES, ids=lambda p: p.name)
-def test_markdown_examples(page: Path):
-    pytest.importorskip("scipy")
-    results = doctest.testfile(str(page), module_relative=False, optionflags=FLAGS,
-                               encoding="utf-8", parser=MarkdownParser(), verbose=False,
-                               report=True)
-    _report(results, str(page.relative_to(ROOT)))
-    if page.name == "guide.md":
-        assert results.attempted > 50, "the guide lost its examples"
+def _directive_args(text: str, name: str):
+    return re.findall(rf"^\.\. {re.escape(name)}:: *(\S+)", text, flags=re.M)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name: str):
-    module = importlib.import_module(name)
-    results = doctest.testmod(module, optionflags=FLAGS, verbose=False, report=True)
-    _report(results, name)
-
-
-def _make_figures():
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_api_reference_is_up_to_date():
-    rendered = _make_figures().render_api()
-    committed = (DOCS / "api.md").read_text(encoding="utf-8")
-    assert committed == rendered, (
-        "docs/api.md differs from the docstrings: run `python tools/make_figures.py --api`"
-    )
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_exist(page: str):
+    assert (DOCS / page).is_file()
 
 
 def test_api_reference_covers_the_public_api():
     import cyconv
 
-    text = (DOCS / "api.md").read_text(encoding="utf-8")
-    for name in cyconv.__all__:
-        if callable(getattr(cyconv, name)):
-            assert f"## cyconv.{name}\n" in text
+    text = (API / "index.rst").read_text(encoding="utf-8")
+    listed = [name for block in _directive_blocks(text, "autosummary") for name in block]
+    data = _directive_args(text, "data")
+    assert sorted(listed + data) == sorted(cyconv.__all__), (
+        "the autosummary table of docs/api/index.rst (and its `.. data::` entries) must "
+        "list exactly cyconv.__all__"
+    )
+    documented = set(_directive_args(text, "autofunction") + _directive_args(text, "autoclass"))
+    for name in listed:
+        obj = getattr(cyconv, name)
+        if callable(obj):
+            assert name in documented, f"cyconv.{name} is listed but not documented"
+        else:
+            assert (API / f"{name}.rst").is_file(), f"cyconv.{name} has no page of its own"
+
+
+@pytest.mark.parametrize("module", ["reference", "testing"])
+def test_module_pages_document_all_members(module: str):
+    text = (API / f"{module}.rst").read_text(encoding="utf-8")
+    assert re.search(rf"^\.\. automodule:: cyconv\.{module}\n   :members:$", text, flags=re.M)
+
+
+@pytest.mark.parametrize("name", _public_modules())
+def test_docstring_examples(name: str):
+    module = importlib.import_module(name)
+    results = doctest.testmod(module, optionflags=FLAGS, verbose=False, report=True)
+    assert results.failed == 0, f"{results.failed} of {results.attempted} examples failed in {name}"
 
 
 def test_guide_figures_exist():
-    guide = (DOCS / "guide.md").read_text(encoding="utf-8")
     for png in (DOCS / "figures").glob("*.png"):
         assert png.stat().st_size < 300 * 1024, f"{png.name} is over 300 KB"
-    for ref in re.findall(r"\]\((figures/[^)]+\.png)\)", guide):
-        assert (DOCS / ref).is_file(), f"guide.md shows {ref}, which does not exist"
+    for page in DOCS.glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        for ref in re.findall(r"\]\((figures/[^)]+\.png)\)", text):
+            assert (DOCS / ref).is_file(), f"{page.name} shows {ref}, which does not exist"
+
+
+def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:
+    for dep in SPHINX_DEPS:
+        pytest.importorskip(dep, reason=f"{dep} is not installed (pip install '.[docs]')")
+    # The commands of CI, run from the repository root.
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
+         "-d", str(out / "doctrees"), str(DOCS), str(out / builder)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_sphinx_html(tmp_path: Path):
+    import cyconv
+    from cyconv import reference, testing
+
+    proc = _sphinx("html", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = tmp_path / "html"
+    expected = {
+        "api/index.html": ["cyconv." + name for name in cyconv.__all__ if name != "reference"],
+        "api/reference.html": ["module-cyconv.reference"]
+        + ["cyconv.reference." + name for name in reference.__all__],
+        "api/testing.html": ["module-cyconv.testing"]
+        + ["cyconv.testing." + name for name in testing.__all__],
+    }
+    for page, ids in expected.items():
+        text = (html / page).read_text(encoding="utf-8")
+        for anchor in ids:
+            assert f'id="{anchor}"' in text, f"{page} does not document {anchor}"
+    # The signature and the numpydoc sections of a function are rendered.
+    text = (html / "api/index.html").read_text(encoding="utf-8")
+    entry = text[text.index('id="cyconv.conv2d"'):text.index('id="cyconv.Conv2d"')]
+    for part in ["padding_mode", "n_threads", "Parameters", "Returns", "Raises", "Examples"]:
+        assert part in entry, f"the entry of cyconv.conv2d lacks {part!r}"
+    for page in ["index.html", "guide.html", "limits.html"]:
+        assert (html / page).is_file()
+    for png in (DOCS / "figures").glob("*.png"):
+        assert (html / "_images" / png.name).is_file(), f"{png.name} is not in the site"
+
+
+def test_sphinx_doctest(tmp_path: Path):
+    pytest.importorskip("scipy", reason="the guide's examples compare with scipy.signal")
+    proc = _sphinx("doctest", tmp_path)
+    report = (tmp_path / "doctest" / "output.txt")
+    assert proc.returncode == 0, proc.stdout + proc.stderr + (
+        report.read_text(encoding="utf-8") if report.is_file() else "")
+    text = report.read_text(encoding="utf-8")
+    counts = dict(re.findall(r"^Document: (\S+)\n-+\n.*?(\d+) tests in \d+ items?\.", text,
+                             flags=re.M | re.S))
+    assert int(counts.get("guide", 0)) > 50, f"the guide lost its examples: {counts}"
+    for page in ["api/index", "api/reference", "api/testing"]:
+        assert int(counts.get(page, 0)) > 0, f"no docstring example ran on {page}: {counts}"

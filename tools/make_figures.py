@@ -1,17 +1,14 @@
-"""Regenerate the figures of the guide and the API reference.
+"""Regenerate the figures of the guide.
 
-Usage, from the repository root, with cyconv installed::
+Usage, from the repository root, with cyconv and Matplotlib installed::
 
-    python tools/make_figures.py                      # every figure and docs/api.md
-    python tools/make_figures.py --api                # docs/api.md only (no matplotlib needed)
-    python tools/make_figures.py --check-api          # exit 1 if docs/api.md is stale
+    python tools/make_figures.py                      # every figure
     python tools/make_figures.py --bench-json results/cyconv_bench.json
                                                       # also the benchmark chart
 
-The figures are written to ``docs/figures/`` and the API reference to
-``docs/api.md``. The API renderer needs only the standard library and cyconv;
-Matplotlib is imported by the figure functions alone, so ``tests/test_docs.py``
-can load this file to check that ``docs/api.md`` is up to date.
+The figures are written to ``docs/figures/``; the documentation site shows
+them as they are (``python -m sphinx -b html docs docs/_build/html`` does not
+redraw them).
 
 The benchmark chart reads the JSON file written by
 ``python -m cyconv bench --output DIR`` (``DIR/cyconv_bench.json``); without
@@ -20,272 +17,14 @@ The benchmark chart reads the JSON file written by
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
-import re
 import sys
-import textwrap
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FIGURES = DOCS / "figures"
-API_MD = DOCS / "api.md"
-
-# --------------------------------------------------------------------------- #
-# API reference: numpydoc docstrings -> Markdown
-# --------------------------------------------------------------------------- #
-
-#: numpydoc sections whose body is a list of ``name : type`` entries.
-_LIST_SECTIONS = {
-    "Parameters", "Other Parameters", "Returns", "Yields", "Raises", "Warns",
-    "Attributes", "See Also",
-}
-
-_ROLE = re.compile(r":(?:func|mod|class|meth|attr|data|obj|exc):`~?([^`]+)`")
-_LITERAL = re.compile(r"``(.+?)``")
-
-
-def _inline(text: str) -> str:
-    """RST inline markup to Markdown: roles and double backticks become code."""
-    text = _ROLE.sub(r"`\1`", text)
-    return _LITERAL.sub(r"`\1`", text)
-
-
-def _is_underline(line: str, title: str) -> bool:
-    s = line.strip()
-    return bool(title.strip()) and len(s) >= 3 and set(s) <= {"-", "="} and len(s) >= len(title.strip())
-
-
-def _split_sections(doc: str) -> List[Tuple[Optional[str], List[str]]]:
-    """``[(title or None, lines), ...]``: the text before the first heading, then each section."""
-    lines = inspect.cleandoc(doc).splitlines()
-    sections: List[Tuple[Optional[str], List[str]]] = [(None, [])]
-    i = 0
-    while i < len(lines):
-        if i + 1 < len(lines) and lines[i].strip() and not lines[i].startswith(" ") \
-                and _is_underline(lines[i + 1], lines[i]):
-            sections.append((lines[i].strip(), []))
-            i += 2
-            continue
-        sections[-1][1].append(lines[i])
-        i += 1
-    return [(t, body) for t, body in sections if t is not None or any(s.strip() for s in body)]
-
-
-def _prose(lines: Sequence[str]) -> List[str]:
-    """Paragraphs, bullet lists, ``::`` literal blocks and doctest blocks to Markdown."""
-    out: List[str] = []
-    i, n = 0, len(lines)
-    literal_next, literal_indent = False, 0
-    while i < n:
-        line = lines[i]
-        stripped = line.strip()
-        if not stripped:
-            if out and out[-1] != "":
-                out.append("")
-            i += 1
-            continue
-        indent = len(line) - len(line.lstrip())
-        if literal_next and indent > literal_indent:
-            # An indented block after "::": a literal block, until dedent.
-            block = []
-            while i < n and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) >= indent):
-                block.append(lines[i])
-                i += 1
-            while block and not block[-1].strip():
-                block.pop()
-            pad = " " * literal_indent
-            out += [pad + "```text", *(pad + x if x else x for x in
-                                       textwrap.dedent("\n".join(block)).splitlines()),
-                    pad + "```", ""]
-            literal_next = False
-            continue
-        literal_next = False
-        if stripped.startswith(">>>"):
-            block = []
-            while i < n and lines[i].strip():
-                block.append(lines[i][indent:] if not lines[i][:indent].strip() else lines[i].strip())
-                i += 1
-            out += ["```pycon", *block, "```", ""]
-            continue
-        if stripped == "::":
-            literal_next, literal_indent = True, min(indent, 3)
-            i += 1
-            continue
-        if stripped.endswith("::"):
-            # The literal block belongs to the list item this line starts or continues.
-            marker = re.match(r"(\d+\.|[-*])\s+", stripped)
-            literal_next = True
-            literal_indent = indent + marker.end() if marker else min(indent, 3)
-            stripped = stripped[:-1]
-        # Up to 3 spaces keep a list item's continuation lines inside the item.
-        out.append(" " * min(indent, 3) + _inline(stripped))
-        i += 1
-    while out and out[-1] == "":
-        out.pop()
-    return out
-
-
-def _entries(lines: Sequence[str]) -> List[Tuple[str, List[str]]]:
-    """``name : type`` heads (not indented) with their indented descriptions."""
-    entries: List[Tuple[str, List[str]]] = []
-    for line in lines:
-        if not line.strip():
-            if entries:
-                entries[-1][1].append("")
-            continue
-        if not line.startswith(" "):
-            entries.append((line.strip(), []))
-        elif entries:
-            entries[-1][1].append(line)
-    return entries
-
-
-def _list_section(title: str, lines: Sequence[str]) -> List[str]:
-    out: List[str] = []
-    for head, desc in _entries(lines):
-        if " : " in head:
-            name, typ = head.split(" : ", 1)
-        elif head.endswith(" :"):
-            name, typ = head[:-2], ""
-        else:
-            name, typ = head, ""
-        if title == "See Also":
-            names = ", ".join("`" + _ROLE.sub(r"\1", x.strip()) + "`" for x in name.split(","))
-            item = f"- {names}" + (f": {_inline(typ)}" if typ else "")
-        elif title in ("Returns", "Yields", "Raises", "Warns") and not typ:
-            item = f"- `{name}`"
-        else:
-            names = ", ".join(f"`{x.strip()}`" for x in name.split(","))
-            item = f"- {names}" + (f" : *{_inline(typ)}*" if typ else "")
-        body = _prose(textwrap.dedent("\n".join(desc)).splitlines())
-        if body:
-            # First paragraph continues the bullet; the rest is indented under it.
-            first, rest = [], list(body)
-            while rest and rest[0] != "" and not rest[0].startswith("```"):
-                first.append(rest.pop(0))
-            item += (" — " if first else "") + " ".join(first)
-            out.append(item)
-            out += [("  " + x if x else "") for x in rest]
-        else:
-            out.append(item)
-    return out
-
-
-def docstring_markdown(doc: str, level: int) -> str:
-    """Render a numpydoc docstring as Markdown; section headings at ``level``."""
-    out: List[str] = []
-    for title, body in _split_sections(doc):
-        if title is not None:
-            out += ["", "#" * level + " " + _inline(title), ""]
-        if title in _LIST_SECTIONS:
-            out += _list_section(title, body)
-        else:
-            out += _prose(body)
-    text = "\n".join(out).strip("\n")
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
-def signature_text(qualname: str, func: Callable[..., Any]) -> str:
-    """``qualname(a, b=1, *, c='x')`` without annotations, one parameter a line if long.
-
-    The annotations are left out: the numpydoc ``Parameters`` section gives the
-    types in words, and the type aliases of the signature would need their own
-    reference.
-    """
-    P = inspect.Parameter
-    parts: List[str] = []
-    prev = None
-    for p in inspect.signature(func).parameters.values():
-        if prev is P.POSITIONAL_ONLY and p.kind is not P.POSITIONAL_ONLY:
-            parts.append("/")
-        if p.kind is P.KEYWORD_ONLY and prev not in (P.KEYWORD_ONLY, P.VAR_POSITIONAL):
-            parts.append("*")
-        parts.append(str(p.replace(annotation=P.empty)))
-        prev = p.kind
-    if prev is P.POSITIONAL_ONLY:
-        parts.append("/")
-    one_line = f"{qualname}({', '.join(parts)})"
-    if len(one_line) <= 88:
-        return one_line
-    return qualname + "(\n" + "".join(f"    {x},\n" for x in parts) + ")"
-
-
-def _api_items() -> List[Tuple[str, Any]]:
-    import cyconv
-    from cyconv import reference
-
-    items: List[Tuple[str, Any]] = [
-        (f"cyconv.{name}", getattr(cyconv, name))
-        for name in cyconv.__all__
-        if callable(getattr(cyconv, name))
-    ]
-    items.append(("cyconv.reference", reference))
-    items += [(f"cyconv.reference.{name}", getattr(reference, name)) for name in reference.__all__]
-    return items
-
-
-def _anchor(title: str) -> str:
-    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to dashes."""
-    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
-
-
-def render_api() -> str:
-    """The text of ``docs/api.md``, from the docstrings of the installed cyconv."""
-    items = _api_items()
-    out = [
-        "# API reference",
-        "",
-        "<!-- Generated by `python tools/make_figures.py --api` from the docstrings; do not edit. -->",
-        "",
-        "Every public name is importable from `cyconv`; the plain-NumPy versions of the same",
-        "functions live in `cyconv.reference` (import it with `from cyconv import reference`).",
-        "The [guide](guide.md) explains what the functions compute.",
-        "",
-    ]
-    for name, obj in items:
-        out.append(f"- [`{name}`](#{_anchor(name)})")
-    for name, obj in items:
-        out += ["", f"## {name}", ""]
-        if inspect.ismodule(obj):
-            out.append(docstring_markdown(obj.__doc__ or "", level=3))
-            continue
-        out += ["```python", signature_text(name, obj), "```", ""]
-        out.append(docstring_markdown(obj.__doc__ or "(no docstring)", level=3))
-        if inspect.isclass(obj):
-            out += _class_members(name, obj)
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-def _class_members(qualname: str, cls: type) -> List[str]:
-    """Public methods (and ``__call__``) and properties of ``cls``, in definition order."""
-    short = qualname.rsplit(".", 1)[-1]
-    props, methods = [], []
-    for name, member in vars(cls).items():
-        if name.startswith("_") and name != "__call__":
-            continue
-        if isinstance(member, property):
-            doc = inspect.getdoc(member)
-            props.append(f"- `{short}.{name}`" + (f" — {_inline(doc.splitlines()[0])}" if doc else ""))
-        elif callable(member):
-            shown = "layer" if name == "__call__" else f"{short}.{name}"
-            sig = signature_text(shown, member).replace("(self, ", "(").replace("(self)", "()")
-            title = f"{short}.__call__" if name == "__call__" else f"{short}.{name}"
-            methods += ["", f"### {title}", "", "```python", sig, "```", "",
-                        docstring_markdown(member.__doc__ or "(no docstring)", level=4)]
-    out: List[str] = []
-    if props:
-        out += ["", "### Properties", "", *props]
-    return out + methods
-
-
-def write_api(path: Path = API_MD) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_api(), encoding="utf-8")
-    return path
-
 
 # --------------------------------------------------------------------------- #
 # Figures (Matplotlib imported here only)
@@ -630,29 +369,20 @@ def figure_bench(json_path: Path, outdir: Path = FIGURES) -> Optional[Path]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--api", action="store_true", help="write docs/api.md only")
-    parser.add_argument("--check-api", action="store_true",
-                        help="exit 1 if docs/api.md differs from the docstrings")
     parser.add_argument("--bench-json", type=Path, default=None, metavar="PATH",
                         help="cyconv_bench.json from `python -m cyconv bench --output DIR`")
     parser.add_argument("--outdir", type=Path, default=FIGURES, help="where the PNG files go")
     args = parser.parse_args(argv)
 
-    if args.check_api:
-        fresh = render_api() == (API_MD.read_text(encoding="utf-8") if API_MD.exists() else "")
-        print(f"{API_MD}: {'up to date' if fresh else 'stale: run python tools/make_figures.py --api'}")
-        return 0 if fresh else 1
-    written: List[Path] = [write_api()]
-    if not args.api:
-        written += [figure_sliding_window(args.outdir), figure_filters(args.outdir),
-                    figure_layer(args.outdir)]
-        if args.bench_json is not None:
-            path = figure_bench(args.bench_json, args.outdir)
-            if path is not None:
-                written.append(path)
-        else:
-            print("no --bench-json PATH given: skipping the benchmark chart "
-                  "(make one with: python -m cyconv bench --output DIR)")
+    written: List[Path] = [figure_sliding_window(args.outdir), figure_filters(args.outdir),
+                           figure_layer(args.outdir)]
+    if args.bench_json is not None:
+        path = figure_bench(args.bench_json, args.outdir)
+        if path is not None:
+            written.append(path)
+    else:
+        print("no --bench-json PATH given: skipping the benchmark chart "
+              "(make one with: python -m cyconv bench --output DIR)")
     for path in written:
         size = path.stat().st_size
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({size // 1024} KB)")
