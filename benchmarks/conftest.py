@@ -1,7 +1,7 @@
 """Fixtures of the pytest-benchmark suite over cyconv's benchmark layers.
 
-The layers come from the suite shipped in the package (``cyconv/bench_suite.json``)
-and the peer implementations from :mod:`cyconv._bench`, the module behind
+The layers come from the suite shipped in the package (``cyconv/bench/suite.json``)
+and the peer implementations from :mod:`cyconv.bench`, the package behind
 ``python -m cyconv bench``.
 
 Environment
@@ -17,13 +17,13 @@ from typing import Any, Callable
 
 import pytest
 
-from cyconv import _bench
+from cyconv import bench
 
 
 def _threads_from_env() -> int:
     text = os.environ.get("CYCONV_BENCH_THREADS", "").strip()
     if not text:
-        return _bench.default_threads()
+        return bench.default_threads()
     try:
         value = int(text)
     except ValueError:
@@ -40,17 +40,17 @@ def bench_threads() -> int:
 
 
 @pytest.fixture(scope="session")
-def layer_case() -> Callable[[_bench.Layer], _bench.Case]:
-    """Return a function giving the inputs and float64 reference of a layer.
+def layer_case() -> Callable[[bench.Layer], bench.Case]:
+    """Return a function giving the inputs and float64 ground truth of a layer.
 
     Tests run layer by layer, so only the most recent case is kept in memory.
     """
-    cache: dict[str, _bench.Case] = {}
+    cache: dict[str, bench.Case] = {}
 
-    def get(layer: _bench.Layer) -> _bench.Case:
+    def get(layer: bench.Layer) -> bench.Case:
         if layer.name not in cache:
             cache.clear()
-            cache[layer.name] = _bench.make_case(layer)
+            cache[layer.name] = bench.make_case(layer)
         return cache[layer.name]
 
     return get
@@ -64,8 +64,8 @@ def benchmarks_disabled(request: pytest.FixtureRequest) -> bool:
 
 def pytest_benchmark_update_json(config: Any, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """Add GFLOP/s (from the median) to every benchmark in the saved JSON."""
-    for bench in output_json.get("benchmarks", []):
-        extra = bench.get("extra_info", {})
-        median = bench.get("stats", {}).get("median")
+    for entry in output_json.get("benchmarks", []):
+        extra = entry.get("extra_info", {})
+        median = entry.get("stats", {}).get("median")
         if "gflop" in extra and median:
             extra["gflops"] = extra["gflop"] / median

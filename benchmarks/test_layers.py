@@ -3,7 +3,8 @@
 One test per (layer, system); ``benchmark.group`` is the layer name, so
 pytest-benchmark's tables, ``--benchmark-compare`` and ``--benchmark-histogram``
 put the systems of one layer side by side. Every result is checked against a
-float64 reference. Peers that are not installed are skipped.
+float64 ground truth with the tolerance rule of :mod:`cyconv.testing`, as in
+``python -m cyconv bench``. Peers that are not installed are skipped.
 
 With ``--benchmark-disable`` each system runs once (a smoke test for CI).
 """
@@ -13,14 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-import numpy as np
 import pytest
 
-from cyconv import _bench
+from cyconv import bench
 
 pytest.importorskip("pytest_benchmark", reason="the benchmark suite needs pytest-benchmark")
 
-LAYERS = _bench.load_suite()
+LAYERS = bench.load_suite()
 
 #: With --benchmark-disable, systems too slow for a smoke test are skipped on
 #: layers above this many GFLOP.
@@ -34,16 +34,16 @@ def _slug(name: str) -> str:
 PARAMS = [
     pytest.param(layer, system, id=f"{_slug(layer.name)}-{system.name}")
     for layer in LAYERS
-    for system in _bench.systems_for(layer)
+    for system in bench.systems_for(layer)
 ]
 
 
 @pytest.mark.parametrize(("layer", "system"), PARAMS)
 def test_layer(
     benchmark: Any,
-    layer: _bench.Layer,
-    system: _bench.System,
-    layer_case: Callable[[_bench.Layer], _bench.Case],
+    layer: bench.Layer,
+    system: bench.System,
+    layer_case: Callable[[bench.Layer], bench.Case],
     bench_threads: int,
     benchmarks_disabled: bool,
 ) -> None:
@@ -59,13 +59,9 @@ def test_layer(
     benchmark.extra_info.update(
         system=system.label, gflop=layer.gflop, dtype=layer.dtype, threads=bench_threads
     )
-    with _bench.blas_threads(bench_threads):
+    with bench.blas_threads(bench_threads):
         runner = system.prepare(case, bench_threads)
         raw = benchmark(runner.fn)
     result = runner.to_nchw(raw)
-    assert result.shape == layer.output_shape
-    if system.is_cyconv:
-        assert result.dtype == np.dtype(layer.dtype)
-    err = _bench.relative_error(result, case.reference)
-    tol = _bench.tolerance(layer.dtype)
-    assert err <= tol, f"{system.label} on {layer.name!r}: max relative error {err:.3g} > {tol:g}"
+    _, problems = bench.check_result(result, case, dtype_must_match=system.is_cyconv)
+    assert not problems, f"{system.label} on {layer.name!r}: " + "; ".join(problems)

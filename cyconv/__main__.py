@@ -20,9 +20,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("bench", help="side-by-side benchmark (see `python -m cyconv bench -h`)",
                    add_help=False)
     if argv[:1] == ["bench"]:
-        from . import _bench
+        from .bench import cli
 
-        return _bench.main(argv[1:])
+        return cli.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "info":
         from . import show_config

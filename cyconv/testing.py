@@ -36,9 +36,11 @@ __all__ = [
     "assert_conv",
     "assert_filter",
     "conv_truth",
+    "filter_truth",
     "max_relative_error",
     "result_dtype",
     "scipy_conv2d",
+    "scipy_correlate_loop",
     "scipy_filter_truth",
     "tolerance",
 ]
@@ -130,6 +132,39 @@ def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any):
     return expected, scale
 
 
+def filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
+                 boundary: str = "fill", fillvalue: float = 0):
+    """Float64 ground truth of ``correlate2d``/``convolve2d`` and its magnitude scale.
+
+    The counterpart of :func:`conv_truth` for the 2-D filters, from
+    :mod:`cyconv.reference` (no SciPy needed); :func:`scipy_filter_truth` is
+    the independent SciPy version.
+
+    Parameters
+    ----------
+    fn_name : {"correlate2d", "convolve2d"}
+        The filter.
+    in1, in2, mode, boundary, fillvalue
+        As in :func:`cyconv.correlate2d`.
+
+    Returns
+    -------
+    expected, scale : ndarray
+        The filter in float64, and the same filter on ``|in1|``, ``|in2|``
+        and ``|fillvalue|``.
+    """
+    fns = {"correlate2d": reference.correlate2d, "convolve2d": reference.convolve2d}
+    if fn_name not in fns:
+        raise ValueError(f"fn_name must be one of {sorted(fns)}, got {fn_name!r}")
+    fn = fns[fn_name]
+    a = np.asarray(in1).astype(np.float64)
+    k = np.asarray(in2).astype(np.float64)
+    expected = fn(a, k, mode, boundary, fillvalue)
+    with np.errstate(invalid="ignore"):
+        scale = fn(np.abs(a), np.abs(k), mode, boundary, abs(fillvalue))
+    return expected, scale
+
+
 def assert_conv(actual: np.ndarray, x: Any, w: Any, b: Any = None, **kwargs: Any) -> None:
     """Check dtype, shape and values of a ``cyconv.conv2d`` result against the reference."""
     want = result_dtype(x, w, b)
@@ -197,28 +232,70 @@ def scipy_conv2d(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0)
 
     Independent of :mod:`cyconv.reference`: each output channel is a 3-D
     ``scipy.signal.correlate(x_padded[n, group], w[o], mode="valid")`` with the
-    kernel dilated by inserted zeros, subsampled by the stride.
+    kernel dilated by inserted zeros, subsampled by the stride. Computed in
+    float64 with ``method="direct"``: :func:`scipy_correlate_loop` with its
+    defaults.
+    """
+    return scipy_correlate_loop(x, w, b, stride, pads, dilation, groups, np_mode,
+                                method="direct", dtype=np.float64)
+
+
+def scipy_correlate_loop(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0),
+                         dilation=(1, 1), groups: int = 1, np_mode: str = "constant", *,
+                         method: str = "direct", dtype: Any = np.float64) -> np.ndarray:
+    """conv2d as a loop of ``scipy.signal.correlate`` calls, in ``dtype`` with ``method``.
+
+    The computation of :func:`scipy_conv2d` (which is this function with its
+    defaults, the float64 direct-sum oracle), also in other precisions and with
+    SciPy's other methods, as a SciPy user would write it: with
+    ``method="auto"`` SciPy picks the direct sum or the FFT per call.
+
+    Parameters
+    ----------
+    x : array_like
+        Input, ``(N, C, H, W)``.
+    w : array_like
+        Weight, ``(O, C / groups, kH, kW)``.
+    b : array_like, optional
+        Bias, ``(O,)``.
+    stride : (int, int)
+    pads : (int, int, int, int)
+        ``(top, bottom, left, right)``.
+    dilation : (int, int)
+    groups : int
+    np_mode : str
+        ``numpy.pad`` mode of the padding.
+    method : {"direct", "fft", "auto"}
+        As in ``scipy.signal.correlate``.
+    dtype : dtype
+        The operands are converted to it, and the result has it.
+
+    Returns
+    -------
+    ndarray
+        ``(N, O, Ho, Wo)`` of ``dtype``.
     """
     import scipy.signal
 
-    x = np.asarray(x).astype(np.float64)
-    w = np.asarray(w).astype(np.float64)
+    dtype = np.dtype(dtype)
+    x = np.asarray(x, dtype=dtype)
+    w = np.asarray(w, dtype=dtype)
     sh, sw = stride
     pt, pb, pl, pr = pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=np_mode)
     N, C = x.shape[:2]
     O, Cg = w.shape[:2]
     Og = O // groups
-    wd = _dilate(w, *dilation)
+    wd = _dilate(w, *dilation).astype(dtype, copy=False)
     Ho = (xp.shape[2] - wd.shape[2]) // sh + 1
     Wo = (xp.shape[3] - wd.shape[3]) // sw + 1
-    out = np.zeros((N, O, Ho, Wo))
+    out = np.zeros((N, O, Ho, Wo), dtype=dtype)
     for n in range(N):
         for o in range(O):
             g = o // Og
             full = scipy.signal.correlate(xp[n, g * Cg:(g + 1) * Cg], wd[o], mode="valid",
-                                          method="direct")
+                                          method=method)
             out[n, o] = full[0, ::sh, ::sw][:Ho, :Wo]
     if b is not None:
-        out += np.asarray(b, dtype=np.float64)[:, None, None]
+        out += np.asarray(b, dtype=dtype)[:, None, None]
     return out

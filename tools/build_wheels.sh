@@ -74,7 +74,7 @@ tar tzf "$sdist" | sort | tee "$work/sdist-files.txt"
 for want in '/setup.py' '/pyproject.toml' '/MANIFEST.in' '/README.md' '/LICENSE' \
         '/cyconv/_kernels/_kernels.pyx.tp' '/cyconv/_kernels/_cpu.pyx' \
         '/cyconv/_kernels/kernels.h' '/cyconv/_version.py' '/cyconv/py.typed' \
-        '/cyconv/bench_suite.json' '/tests/conftest.py' '/benchmarks/conftest.py'; do
+        '/cyconv/bench/suite.json' '/tests/conftest.py' '/benchmarks/conftest.py'; do
     grep -q -- "^cyconv-[^/]*${want}\$" "$work/sdist-files.txt" \
         || { echo "ERROR: sdist lacks ${want#/}" >&2; exit 1; }
 done
