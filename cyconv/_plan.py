@@ -119,8 +119,20 @@ class MixingPlan:
     Hp: int  # padded rows the index map covers
     Wp: int  # padded columns the index map covers
     in_channels: int  # per group (Cg)
+    nhwc: bool  # channels-last input and output
 
     family = "mixing"
+
+    @property
+    def path(self) -> str:
+        """The code path, e.g. ``"mix fused direct"``: the flags that are set."""
+        flags = {
+            "fused": self.fused,
+            "direct": self.direct,
+            "cblocks": self.channel_blocks,
+            "nhwc": self.nhwc,
+        }
+        return " ".join(["mix"] + [name for name, on in flags.items() if on])
 
     @property
     def fused(self) -> bool:
@@ -143,6 +155,7 @@ class PointwisePlan:
     pixel_block: int  # pixels per work item (PB)
 
     family = "pointwise"
+    path = "pointwise"
 
 
 @dataclass(frozen=True)
@@ -205,6 +218,12 @@ class PlanesPlan:
         """Output pixels of a plane are not contiguous (channels-last layout)."""
         return self.plane.osw != 1
 
+    @property
+    def path(self) -> str:
+        """The code path, e.g. ``"planes 3x3 inplace"``: the loop and the flags that are set."""
+        flags = {"scattered": self.scattered, "inplace": self.inplace}
+        return " ".join(["planes", self.loop] + [name for name, on in flags.items() if on])
+
 
 @dataclass(frozen=True)
 class EmptyPlan:
@@ -213,6 +232,7 @@ class EmptyPlan:
     n_threads: int
 
     family = "empty"
+    path = "empty"
 
 
 Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, EmptyPlan]
@@ -321,7 +341,7 @@ def plan_mixing(
         nt,
     )
     packing = "item" if fused else ("layer" if prepacked else "call")
-    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg)
+    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc)
 
 
 def plan_pointwise(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> PointwisePlan:
