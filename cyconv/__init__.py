@@ -12,11 +12,12 @@ and chosen at import. The public API:
 * :mod:`cyconv.reference` - the same functions in plain NumPy;
 * :mod:`cyconv.testing` - tolerances and oracles for checking results.
 """
-from ._version import __version__
+
+from . import reference
+from ._config import show_config
 from ._functions import conv2d, convolve2d, correlate2d, output_shape
 from ._layers import Conv2d
-from ._config import show_config
-from . import reference
+from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -5,11 +5,13 @@ Everything here is pure Python: it turns the many accepted spellings of
 into one canonical form, and raises ``ValueError``/``TypeError`` naming the
 offending parameter for anything else.
 """
+
 from __future__ import annotations
 
 import numbers
 import os
-from typing import Any, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, Tuple, Union
 
 import numpy as np
 
@@ -54,7 +56,9 @@ def _is_int(value: Any) -> bool:
 def check_int(value: Any, name: str, minimum: int) -> int:
     """Return ``value`` as an ``int`` after checking its type and lower bound."""
     if not _is_int(value):
-        raise TypeError(f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}"
+        )
     value = int(value)
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
@@ -88,9 +92,7 @@ def padding_mode(mode: Any, name: str = "padding_mode", table: dict = PADDING_MO
     try:
         return table[mode.lower()]
     except KeyError:
-        raise ValueError(
-            f"Unknown `{name}`: {mode!r}; expected one of {sorted(table)}"
-        ) from None
+        raise ValueError(f"Unknown `{name}`: {mode!r}; expected one of {sorted(table)}") from None
 
 
 def same_padding(size: int, k: int, stride: int, dilation: int) -> Tuple[int, int]:
@@ -117,19 +119,21 @@ def explicit_padding(
     ``((top, bottom), (left, right))``, ``"valid"`` and ``"same"``.
     """
     if isinstance(padding, str):
-        p = padding.lower()
-        if p == "valid":
+        name = padding.lower()
+        if name == "valid":
             return (0, 0, 0, 0)
-        if p == "same":
+        if name == "same":
             top, bottom = same_padding(in_hw[0], k_hw[0], stride[0], dilation[0])
             left, right = same_padding(in_hw[1], k_hw[1], stride[1], dilation[1])
             return (top, bottom, left, right)
-        raise ValueError(f"Unknown `padding`: {padding!r}; expected 'valid', 'same', an int or pairs")
+        raise ValueError(
+            f"Unknown `padding`: {padding!r}; expected 'valid', 'same', an int or pairs"
+        )
     if _is_int(padding):
         p = check_int(padding, "padding", 0)
         return (p, p, p, p)
     try:
-        items = tuple(padding)
+        items = tuple(padding)  # type: ignore[arg-type]  # anything iterable is tried
     except TypeError:
         raise TypeError(
             f"`padding` must be 'valid', 'same', an int, (pad_h, pad_w) or "
@@ -151,14 +155,14 @@ def explicit_padding(
     return (top, bottom, left, right)
 
 
-def compute_dtype(*arrays: np.ndarray) -> np.dtype:
+def compute_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
     """The floating dtype a computation on ``arrays`` runs in.
 
     float32 and float16 compute in float32; float64, integers and bool in
     float64; any float64 (or integer) operand makes the result float64.
     Complex, object and other dtypes raise ``TypeError``.
     """
-    result = np.dtype(np.float32)
+    result: np.dtype = np.dtype(np.float32)
     for a, name in arrays:
         dt = a.dtype
         if dt.kind == "c":
@@ -215,8 +219,9 @@ def resolve_threads(n_threads: Any, default: int, openmp: bool) -> int:
         if n == 0:
             raise ValueError("`n_threads` must not be 0; use None for the default, -1 for all CPUs")
         if n > MAX_THREADS:
-            raise ValueError(f"`n_threads`={n} is more than the {MAX_THREADS} threads cyconv "
-                             "runs at most")
+            raise ValueError(
+                f"`n_threads`={n} is more than the {MAX_THREADS} threads cyconv runs at most"
+            )
         if n < 0:
             cpus = cpu_count()
             if -n > cpus:

@@ -1,4 +1,5 @@
 """``python -m cyconv check``: every compiled kernel against an independent result."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,6 +37,7 @@ def _oracle() -> Tuple[str, Callable, Callable, Callable]:
     try:
         import scipy.signal  # noqa: F401
     except ImportError:
+
         def conv(x, w, b, **kw):
             return testing.conv_truth(x, w, b, **kw)
 
@@ -44,8 +46,11 @@ def _oracle() -> Tuple[str, Callable, Callable, Callable]:
 
             def truth(a, k, mode, boundary, fillvalue):
                 a64, k64 = a.astype(np.float64), k.astype(np.float64)
-                return (ref(a64, k64, mode, boundary, fillvalue),
-                        ref(np.abs(a64), np.abs(k64), mode, boundary, abs(fillvalue)))
+                return (
+                    ref(a64, k64, mode, boundary, fillvalue),
+                    ref(np.abs(a64), np.abs(k64), mode, boundary, abs(fillvalue)),
+                )
+
             return truth
 
         return "cyconv.reference", conv, filt("correlate2d"), filt("convolve2d")
@@ -53,15 +58,20 @@ def _oracle() -> Tuple[str, Callable, Callable, Callable]:
     def sp_filter(name):
         def truth(a, k, mode, boundary, fillvalue):
             return testing.scipy_filter_truth(name, a, k, mode, boundary, fillvalue)
+
         return truth
 
     def sp_conv(x, w, b, stride, padding, dilation, groups, padding_mode, layout):
         geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
         if layout == "NHWC":
             x = x.transpose(0, 3, 1, 2)
-        args = dict(stride=(geo.sh, geo.sw), pads=(geo.pt, geo.pb, geo.pl, geo.pr),
-                    dilation=(geo.dh, geo.dw), groups=groups,
-                    np_mode=PADDING_MODES[padding_mode])
+        args = dict(
+            stride=(geo.sh, geo.sw),
+            pads=(geo.pt, geo.pb, geo.pl, geo.pr),
+            dilation=(geo.dh, geo.dw),
+            groups=groups,
+            np_mode=PADDING_MODES[padding_mode],
+        )
         value = testing.scipy_conv2d(x, w, b, **args)
         scale = testing.scipy_conv2d(np.abs(x), np.abs(w), np.abs(b), **args)
         if layout == "NHWC":
@@ -93,22 +103,35 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                     x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
                 x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
                 got = conv2d(x, w, b, s, p, d, g, padding_mode=pm, layout=layout, n_threads=2)
-                want, scale = conv_truth(x.astype(np.float64), w.astype(np.float64),
-                                         b.astype(np.float64), stride=s, padding=p,
-                                         dilation=d, groups=g, padding_mode=pm, layout=layout)
+                want, scale = conv_truth(
+                    x.astype(np.float64),
+                    w.astype(np.float64),
+                    b.astype(np.float64),
+                    stride=s,
+                    padding=p,
+                    dilation=d,
+                    groups=g,
+                    padding_mode=pm,
+                    layout=layout,
+                )
                 err = testing.max_relative_error(got, want, scale)
                 ok = err <= testing.tolerance(dtype)
                 total += 1
                 failures += not ok
-                say(f"  [{'ok' if ok else 'FAIL'}] {variant:8s} conv2d {np.dtype(dtype).name:7s} "
+                say(
+                    f"  [{'ok' if ok else 'FAIL'}] {variant:8s} conv2d {np.dtype(dtype).name:7s} "
                     f"x{(N, C, H, W)} w{(O, C // g, k, k)} stride={s} padding={p} "
-                    f"dilation={d} groups={g} {pm} {layout}: max error / scale {err:.1e}")
+                    f"dilation={d} groups={g} {pm} {layout}: max error / scale {err:.1e}"
+                )
             for (ish, ksh, mode, bnd, fv), dtype in itertools.product(
-                    FILTER_CASES, (np.float32, np.float64)):
+                FILTER_CASES, (np.float32, np.float64)
+            ):
                 a = rng.standard_normal(ish)
                 k = rng.standard_normal(ksh)
-                for name, ours, theirs in (("correlate2d", correlate2d, corr2),
-                                           ("convolve2d", convolve2d, conv2)):
+                for name, ours, theirs in (
+                    ("correlate2d", correlate2d, corr2),
+                    ("convolve2d", convolve2d, conv2),
+                ):
                     a_, k_ = a.astype(dtype), k.astype(dtype)
                     got = ours(a_, k_, mode, bnd, fv, n_threads=2)
                     want, scale = theirs(a_, k_, mode, bnd, fv)
@@ -116,9 +139,11 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                     ok = err <= testing.tolerance(dtype)
                     total += 1
                     failures += not ok
-                    say(f"  [{'ok' if ok else 'FAIL'}] {variant:8s} {name} "
+                    say(
+                        f"  [{'ok' if ok else 'FAIL'}] {variant:8s} {name} "
                         f"{np.dtype(dtype).name:7s} {ish} * {ksh} {mode} {bnd} "
-                        f"fillvalue={fv}: max error / scale {err:.1e}")
+                        f"fillvalue={fv}: max error / scale {err:.1e}"
+                    )
     finally:
         if previous:
             _dispatch.use(previous)

@@ -6,6 +6,7 @@ result dtype, lays out what the kernel reads (packed weights, padding index
 maps, plane offsets) and calls the compiled kernel of the active SIMD variant
 with one struct of geometry, which releases the GIL.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ def index_map(n: int, before: int, after: int, mode: str, length: int) -> np.nda
     t = np.arange(-before, length - before, dtype=np.intp)
     if mode == "constant":  # the common case, without temporaries
         t[:before] = -1
-        t[before + n:] = -1
+        t[before + n :] = -1
         t.flags.writeable = False  # cached: shared by later calls
         return t
     if mode == "edge":
@@ -68,48 +69,94 @@ def operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # --------------------------------------------------------------------------- channel mixing
 
 
-def _pack_bias(b: Optional[np.ndarray], O: int, groups: int, per_group: int,
-               dtype: np.dtype) -> np.ndarray:
+def _pack_bias(
+    b: Optional[np.ndarray], O: int, groups: int, per_group: int, dtype: np.dtype
+) -> np.ndarray:
     """Bias laid out like the packed output-channel blocks, zero-padded."""
     bpack = np.zeros((groups, per_group), dtype=dtype)
     if b is not None:
-        bpack[:, :O // groups] = b.reshape(groups, O // groups)
+        bpack[:, : O // groups] = b.reshape(groups, O // groups)
     return bpack.reshape(-1)
 
 
-def pack_weights(w: np.ndarray, b: Optional[np.ndarray], groups: int, block: int,
-                 nt: int) -> Packed:
+def pack_weights(
+    w: np.ndarray, b: Optional[np.ndarray], groups: int, block: int, nt: int
+) -> Packed:
     """Weights and bias packed into blocks of ``block`` output channels for the mixing kernel."""
     k = _dispatch.kernels()
     O, Cg, kH, kW = w.shape
     nob = -(-(O // groups) // block)
     wpack = np.empty(groups * nob * Cg * kH * kW * block, dtype=w.dtype)
     (k.pack_weights_f32 if w.dtype == np.float32 else k.pack_weights_f64)(
-        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt)
+        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt
+    )
     return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
 
 
-def _run_mixing(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
-                geo: ConvGeometry, mode: str, plan: MixingPlan, packed: Optional[Packed]) -> None:
+def _run_mixing(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    out: np.ndarray,
+    geo: ConvGeometry,
+    mode: str,
+    plan: MixingPlan,
+    packed: Optional[Packed],
+) -> None:
     k = _dispatch.kernels()
     if plan.fused:
-        wk, bpack = w.reshape(-1), _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block,
-                                              x.dtype)
+        wk, bpack = (
+            w.reshape(-1),
+            _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block, x.dtype),
+        )
     else:
-        wk, bpack = packed if packed is not None else pack_weights(w, b, geo.groups,
-                                                                   plan.block, plan.n_threads)
+        wk, bpack = (
+            packed
+            if packed is not None
+            else pack_weights(w, b, geo.groups, plan.block, plan.n_threads)
+        )
     rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
     colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
     (k.conv_mix_f32 if x.dtype == np.float32 else k.conv_mix_f64)(
-        x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap,
-        geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
-        geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
-        plan.rows, plan.blocks_per_item, plan.channel_block, plan.fused, plan.direct,
-        plan.n_threads)
+        x.reshape(-1),
+        wk,
+        bpack,
+        out.reshape(-1),
+        rowmap,
+        colmap,
+        geo.N,
+        geo.C,
+        geo.H,
+        geo.W,
+        geo.O,
+        geo.groups,
+        geo.kH,
+        geo.kW,
+        geo.sh,
+        geo.sw,
+        geo.dh,
+        geo.dw,
+        geo.pl,
+        geo.Ho,
+        geo.Wo,
+        geo.nhwc,
+        plan.rows,
+        plan.blocks_per_item,
+        plan.channel_block,
+        plan.fused,
+        plan.direct,
+        plan.n_threads,
+    )
 
 
-def _run_pointwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
-                   geo: ConvGeometry, plan: PointwisePlan) -> None:
+def _run_pointwise(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    out: np.ndarray,
+    geo: ConvGeometry,
+    plan: PointwisePlan,
+) -> None:
     """1x1 convolution of NCHW input, vectorised along the pixels (see ``conv_pointwise_*``)."""
     k = _dispatch.kernels()
     RO = plan.out_tile
@@ -121,31 +168,77 @@ def _run_pointwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: n
     wpk = np.ascontiguousarray(wp.reshape(G, nob, RO, Cg).transpose(0, 1, 3, 2)).reshape(-1)
     bias = b if b is not None else np.zeros(geo.O, dtype=x.dtype)
     (k.conv_pointwise_f32 if x.dtype == np.float32 else k.conv_pointwise_f64)(
-        x.reshape(-1), wpk, bias, out.reshape(-1), geo.N, geo.C, geo.H * geo.W, geo.O, G,
-        plan.pixel_block, plan.n_threads)
+        x.reshape(-1),
+        wpk,
+        bias,
+        out.reshape(-1),
+        geo.N,
+        geo.C,
+        geo.H * geo.W,
+        geo.O,
+        G,
+        plan.pixel_block,
+        plan.n_threads,
+    )
 
 
 # --------------------------------------------------------------------------- per-channel
 
 
-def _run_planes(x: np.ndarray, kern: np.ndarray, bias: np.ndarray, out: np.ndarray,
-                in_off: np.ndarray, k_off: np.ndarray, out_off: np.ndarray, mode: str,
-                fill: float, plan: PlanesPlan) -> None:
+def _run_planes(
+    x: np.ndarray,
+    kern: np.ndarray,
+    bias: np.ndarray,
+    out: np.ndarray,
+    in_off: np.ndarray,
+    k_off: np.ndarray,
+    out_off: np.ndarray,
+    mode: str,
+    fill: float,
+    plan: PlanesPlan,
+) -> None:
     """Per-plane correlation of ``plan.planes`` planes (see ``conv_planes_*``)."""
     k = _dispatch.kernels()
     g: PlaneGeometry = plan.plane
     rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
     colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
     (k.conv_planes_f32 if x.dtype == np.float32 else k.conv_planes_f64)(
-        x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
-        in_off, k_off, out_off, rowmap, colmap, g.H, g.W, g.ish, g.isw, g.osh, g.osw,
-        g.kH, g.kW, g.sh, g.sw, g.dh, g.dw, g.pl, g.Ho, g.Wo, float(fill), plan.rows,
-        plan.strip_left, plan.strip_right, plan.n_threads)
+        x.reshape(-1),
+        kern.reshape(-1),
+        bias,
+        out.reshape(-1),
+        in_off,
+        k_off,
+        out_off,
+        rowmap,
+        colmap,
+        g.H,
+        g.W,
+        g.ish,
+        g.isw,
+        g.osh,
+        g.osw,
+        g.kH,
+        g.kW,
+        g.sh,
+        g.sw,
+        g.dh,
+        g.dw,
+        g.pl,
+        g.Ho,
+        g.Wo,
+        float(fill),
+        plan.rows,
+        plan.strip_left,
+        plan.strip_right,
+        plan.n_threads,
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _depthwise_offsets(N: int, O: int, plane: int, oplane: int,
-                       khw: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _depthwise_offsets(
+    N: int, O: int, plane: int, oplane: int, khw: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Input, output and kernel offsets of the ``N*O`` planes of a plain depthwise layer."""
     planes = np.arange(N * O, dtype=np.intp)
     offsets = (planes * plane, planes * oplane, np.tile(np.arange(O, dtype=np.intp) * khw, N))
@@ -154,14 +247,20 @@ def _depthwise_offsets(N: int, O: int, plane: int, oplane: int,
     return offsets
 
 
-def _run_depthwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray,
-                   geo: ConvGeometry, mode: str, plan: PlanesPlan) -> None:
+def _run_depthwise(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    out: np.ndarray,
+    geo: ConvGeometry,
+    mode: str,
+    plan: PlanesPlan,
+) -> None:
     """Convolution with one input channel per group, as independent planes."""
     N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
     Og = O // geo.groups
     if Og == 1 and not geo.nhwc:  # plain depthwise: plane p reads plane p
-        in_off, out_off, k_off = _depthwise_offsets(N, O, H * W, geo.Ho * geo.Wo,
-                                                    geo.kH * geo.kW)
+        in_off, out_off, k_off = _depthwise_offsets(N, O, H * W, geo.Ho * geo.Wo, geo.kH * geo.kW)
     else:
         n = np.arange(N, dtype=np.intp)[:, None]
         o = np.arange(O, dtype=np.intp)[None, :]
@@ -182,8 +281,9 @@ def _run_depthwise(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: n
 # --------------------------------------------------------------------------- entry points
 
 
-def conv2d(call: ConvCall, plan: Plan, result: np.ndarray,
-           packed: Optional[Dict[tuple, Packed]] = None) -> np.ndarray:
+def conv2d(
+    call: ConvCall, plan: Plan, result: np.ndarray, packed: Optional[Dict[tuple, Packed]] = None
+) -> np.ndarray:
     """Compute a validated ``conv2d`` call into ``result`` by ``plan``.
 
     ``packed`` is a layer's cache of packed weights (by variant and dtype),
@@ -207,8 +307,7 @@ def conv2d(call: ConvCall, plan: Plan, result: np.ndarray,
             key = (_dispatch.active(), dtype.char)
             weights = packed.get(key)
             if weights is None:
-                weights = packed[key] = pack_weights(w, b, geo.groups, plan.block,
-                                                     plan.n_threads)
+                weights = packed[key] = pack_weights(w, b, geo.groups, plan.block, plan.n_threads)
         _run_mixing(x, w, b, target, geo, call.mode, plan, weights)
     if target is not result:  # the kernels store whole elements: went through an aligned buffer
         result[...] = target
@@ -226,14 +325,23 @@ def filter2d(call: FilterCall, plan: Union[PlanesPlan, EmptyPlan]) -> np.ndarray
     if call.flip:
         k = np.ascontiguousarray(k[..., ::-1, ::-1])
     in_off = np.broadcast_to(
-        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead)
+        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead
+    )
     k_off = np.broadcast_to(
-        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead)
-    _run_planes(a, k, np.empty(0, call.dtype), result,
-                np.ascontiguousarray(in_off.ravel() * (g.H * g.W)),
-                np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW)),
-                np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo),
-                call.boundary, call.fillvalue, plan)
+        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
+    )
+    _run_planes(
+        a,
+        k,
+        np.empty(0, call.dtype),
+        result,
+        np.ascontiguousarray(in_off.ravel() * (g.H * g.W)),
+        np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW)),
+        np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo),
+        call.boundary,
+        call.fillvalue,
+        plan,
+    )
     if g.swapped and not call.flip:
         result = np.ascontiguousarray(result[..., ::-1, ::-1])
     return result

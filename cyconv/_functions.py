@@ -4,9 +4,11 @@ Each function validates its arguments (:mod:`cyconv._validate`), asks the
 planner for a plan (:mod:`cyconv._plan`) and hands both to the executor
 (:mod:`cyconv._execute`).
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,8 +40,8 @@ def conv2d(
     Each output channel ``o`` is the 3-D cross-correlation of the input
     channels of its group with ``weight[o]``, plus ``bias[o]``::
 
-        out[n, o, i, j] = bias[o] + sum_{c, kh, kw} x[n, g*Cg + c, i*sh + kh*dh - top,
-                                                          j*sw + kw*dw - left] * weight[o, c, kh, kw]
+        out[n, o, i, j] = bias[o] + sum_{c, kh, kw} weight[o, c, kh, kw]
+                          * x[n, g*Cg + c, i*sh + kh*dh - top, j*sw + kw*dw - left]
 
     where ``g`` is the group of ``o`` and ``Cg = C / groups``. Input outside
     the image comes from ``padding_mode``.
@@ -114,11 +116,11 @@ def conv2d(
     >>> cyconv.conv2d(x, w, padding="same", stride=2).shape
     (1, 1, 2, 2)
     """
-    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                       layout)
+    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
     nt = threads(n_threads)
-    result = result_array(out, call.geo.out_shape, call.dtype,
-                          [(input, "input"), (weight, "weight"), (bias, "bias")])
+    result = result_array(
+        out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
+    )
     return _execute.conv2d(call, plan_conv(call, nt), result)
 
 
@@ -252,6 +254,14 @@ def output_shape(
     """
     ishape = shape_tuple(input_shape, "input_shape")
     wshape = shape_tuple(weight_shape, "weight_shape")
-    geo = conv_geometry(ishape, wshape, stride, padding, dilation, groups, layout,
-                        names=("input_shape", "weight_shape"))
+    geo = conv_geometry(
+        ishape,
+        wshape,
+        stride,
+        padding,
+        dilation,
+        groups,
+        layout,
+        names=("input_shape", "weight_shape"),
+    )
     return geo.out_shape

@@ -1,4 +1,5 @@
 """Layer objects: a convolution with fixed weights and arguments, checked once."""
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -37,8 +38,8 @@ class Conv2d:
     >>> layer = cyconv.Conv2d(np.ones((4, 3, 3, 3), np.float32), padding=1)
     >>> layer(np.ones((2, 3, 8, 8), np.float32)).shape
     (2, 4, 8, 8)
-    >>> layer
-    Conv2d(in_channels=3, out_channels=4, kernel_size=(3, 3), stride=1, padding=1, dilation=1, groups=1, padding_mode='zeros', layout='NCHW')
+    >>> layer  # doctest: +ELLIPSIS
+    Conv2d(in_channels=3, out_channels=4, kernel_size=(3, 3), stride=1, padding=1, ...)
     """
 
     def __init__(
@@ -54,8 +55,9 @@ class Conv2d:
         layout: str = "NCHW",
         n_threads: Optional[int] = None,
     ) -> None:
-        w, b, groups = conv2d_layer_weight(weight, bias, stride, padding, dilation, groups,
-                                           padding_mode, layout)
+        w, b, groups = conv2d_layer_weight(
+            weight, bias, stride, padding, dilation, groups, padding_mode, layout
+        )
         threads(n_threads)
         w.flags.writeable = False
         if b is not None:
@@ -82,16 +84,31 @@ class Conv2d:
 
     def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply the layer to ``input``; see :func:`conv2d` for shapes and ``out``."""
-        call = conv2d_call(input, self.weight, self.bias, self.stride, self.padding,
-                           self.dilation, self.groups, self.padding_mode, self.layout)
+        call = conv2d_call(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.padding_mode,
+            self.layout,
+        )
         nt = threads(self.n_threads)
-        result = result_array(out, call.geo.out_shape, call.dtype,
-                              [(input, "input"), (self.weight, "weight"), (self.bias, "bias")])
+        result = result_array(
+            out,
+            call.geo.out_shape,
+            call.dtype,
+            [(input, "input"), (self.weight, "weight"), (self.bias, "bias")],
+        )
         plan = plan_conv(call, nt, prepacked=uses_packed_weights(call.geo))
         return _execute.conv2d(call, plan, result, self._packed)
 
     def __repr__(self) -> str:
-        return (f"Conv2d(in_channels={self.in_channels}, out_channels={self.out_channels}, "
-                f"kernel_size={self.kernel_size}, stride={self.stride!r}, "
-                f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
-                f"padding_mode={self.padding_mode!r}, layout={self.layout!r})")
+        return (
+            f"Conv2d(in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"kernel_size={self.kernel_size}, stride={self.stride!r}, "
+            f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
+            f"padding_mode={self.padding_mode!r}, layout={self.layout!r})"
+        )

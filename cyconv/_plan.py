@@ -21,6 +21,7 @@ Three families:
     Per-channel 2-D correlation (depthwise ``conv2d``, ``correlate2d``,
     ``convolve2d``): independent planes, vectorised along the output row.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,12 +64,13 @@ class Tiles(NamedTuple):
     chunk: int  # output pixels per row chunk of the per-channel kernel
 
     @classmethod
-    def active(cls, dtype: np.dtype) -> "Tiles":
+    def active(cls, dtype: np.dtype) -> Tiles:
         """The tiles of the variant calls run now."""
         k = _dispatch.kernels()
         f32 = np.dtype(dtype) == np.float32
-        return cls(k.TILE_PIXELS, k.OB_F32 if f32 else k.OB_F64,
-                   k.CHUNK_F32 if f32 else k.CHUNK_F64)
+        return cls(
+            k.TILE_PIXELS, k.OB_F32 if f32 else k.OB_F64, k.CHUNK_F32 if f32 else k.CHUNK_F64
+        )
 
 
 def threads(n_threads: Any) -> int:
@@ -111,13 +113,26 @@ class MixingPlan:
     rows: int  # output rows per work item (R)
     blocks_per_item: int  # output-channel blocks per work item
     channel_block: int  # input channels per reduction block (CB)
-    packing: str  # "call": packed in a pass of its own; "layer": kept by Conv2d; "item": inside each item
+    # "call": packed in a pass of its own; "layer": kept by Conv2d; "item": inside each item
+    packing: str
     direct: bool  # unpadded input read in place, not staged
     Hp: int  # padded rows the index map covers
     Wp: int  # padded columns the index map covers
     in_channels: int  # per group (Cg)
+    nhwc: bool  # channels-last input and output
 
     family = "mixing"
+
+    @property
+    def path(self) -> str:
+        """The code path, e.g. ``"mix fused direct"``: the flags that are set."""
+        flags = {
+            "fused": self.fused,
+            "direct": self.direct,
+            "cblocks": self.channel_blocks,
+            "nhwc": self.nhwc,
+        }
+        return " ".join(["mix"] + [name for name, on in flags.items() if on])
 
     @property
     def fused(self) -> bool:
@@ -140,6 +155,7 @@ class PointwisePlan:
     pixel_block: int  # pixels per work item (PB)
 
     family = "pointwise"
+    path = "pointwise"
 
 
 @dataclass(frozen=True)
@@ -202,6 +218,12 @@ class PlanesPlan:
         """Output pixels of a plane are not contiguous (channels-last layout)."""
         return self.plane.osw != 1
 
+    @property
+    def path(self) -> str:
+        """The code path, e.g. ``"planes 3x3 inplace"``: the loop and the flags that are set."""
+        flags = {"scattered": self.scattered, "inplace": self.inplace}
+        return " ".join(["planes", self.loop] + [name for name, on in flags.items() if on])
+
 
 @dataclass(frozen=True)
 class EmptyPlan:
@@ -210,6 +232,7 @@ class EmptyPlan:
     n_threads: int
 
     family = "empty"
+    path = "empty"
 
 
 Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, EmptyPlan]
@@ -218,8 +241,9 @@ Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, EmptyPlan]
 # --------------------------------------------------------------------------- channel mixing
 
 
-def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int,
-                    single_block: bool = False) -> Optional[Tuple[int, int]]:
+def _balanced_items(
+    base: int, Ho: int, nob: int, R_max: int, nt: int, want: int, single_block: bool = False
+) -> Optional[Tuple[int, int]]:
     """``(R, obs_per_chunk)`` for work items of equal size, a multiple of ``nt`` of them.
 
     The items (``base`` images x groups, ``Ho / R`` row blocks, ``nob /
@@ -232,7 +256,7 @@ def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int
     best = None
     k0 = _cdiv(Ho, R_max)
     splits = [d for d in range(1, nob + 1) if nob % d == 0]
-    for k in ([1] if single_block else range(k0, min(Ho, k0 + 64) + 1)):
+    for k in [1] if single_block else range(k0, min(Ho, k0 + 64) + 1):
         if Ho % k:
             continue
         for n_oc in splits:
@@ -247,9 +271,13 @@ def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int
 
 def is_pointwise(geo: ConvGeometry) -> bool:
     """Whether the layer is a plain product of matrices per image (1x1, NCHW)."""
-    return (geo.kH == geo.kW == 1 and geo.sh == geo.sw == 1 and not geo.nhwc
-            and geo.pt == geo.pb == geo.pl == geo.pr == 0
-            and geo.H * geo.W >= POINTWISE_MIN_PIXELS)
+    return (
+        geo.kH == geo.kW == 1
+        and geo.sh == geo.sw == 1
+        and not geo.nhwc
+        and geo.pt == geo.pb == geo.pl == geo.pr == 0
+        and geo.H * geo.W >= POINTWISE_MIN_PIXELS
+    )
 
 
 def uses_packed_weights(geo: ConvGeometry) -> bool:
@@ -257,8 +285,9 @@ def uses_packed_weights(geo: ConvGeometry) -> bool:
     return geo.C // geo.groups > 1 and not is_pointwise(geo)
 
 
-def plan_mixing(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int,
-                prepacked: bool) -> MixingPlan:
+def plan_mixing(
+    geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int, prepacked: bool
+) -> MixingPlan:
     OB = tiles.channels
     Cg = geo.C // geo.groups
     Og = geo.O // geo.groups
@@ -269,10 +298,13 @@ def plan_mixing(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int,
     Hp = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
     Wp = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
     # Work items: (image, block of R output rows, group, chunk of channel blocks).
-    R = _row_block(geo.Ho, Cg * geo.sh * Wp * itemsize,
-                   Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * itemsize, MIX_PANEL_BYTES)
-    one_block = (geo.N == 1 and not prepacked
-                 and Cg * Hp * Wp * itemsize <= 2 * MIX_PANEL_BYTES)
+    R = _row_block(
+        geo.Ho,
+        Cg * geo.sh * Wp * itemsize,
+        Cg * ((geo.kH - 1) * geo.dh + 1 - geo.sh) * Wp * itemsize,
+        MIX_PANEL_BYTES,
+    )
+    one_block = geo.N == 1 and not prepacked and Cg * Hp * Wp * itemsize <= 2 * MIX_PANEL_BYTES
     if one_block:
         # Small image, many weights: one row block, so that every block of
         # weights is used by one item and can be packed inside it.
@@ -299,13 +331,17 @@ def plan_mixing(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int,
     fused = not prepacked and geo.N * _cdiv(geo.Ho, R) == 1
     # Without padding the tiles can read the input in place. Staging pays off
     # when an item runs many output-channel blocks over the same rows.
-    direct = (geo.pt == geo.pb == geo.pl == geo.pr == 0
-              and obs_per_chunk <= DIRECT_MAX_BLOCKS)
+    direct = geo.pt == geo.pb == geo.pl == geo.pr == 0 and obs_per_chunk <= DIRECT_MAX_BLOCKS
     rows_in = (R - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
-    _check_scratch((0 if direct else Cg * rows_in * Wp) + (R * geo.Wo + 8) * OB
-                   + (CB * geo.kH * geo.kW * OB if fused else 0), itemsize, nt)
+    _check_scratch(
+        (0 if direct else Cg * rows_in * Wp)
+        + (R * geo.Wo + 8) * OB
+        + (CB * geo.kH * geo.kW * OB if fused else 0),
+        itemsize,
+        nt,
+    )
     packing = "item" if fused else ("layer" if prepacked else "call")
-    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg)
+    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc)
 
 
 def plan_pointwise(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> PointwisePlan:
@@ -324,8 +360,9 @@ def plan_pointwise(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> P
 
 
 @functools.lru_cache(maxsize=256)
-def _plane_strips(W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int,
-                  chunks: Tuple[int, ...]) -> Tuple[int, int]:
+def _plane_strips(
+    W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int, chunks: Tuple[int, ...]
+) -> Tuple[int, int]:
     """Padded columns ``[0, xa)`` and ``[xb, Wp)`` that the per-plane kernel stages.
 
     The kernel walks each output row in chunks of ``cw`` pixels (for each
@@ -349,8 +386,7 @@ def _plane_strips(W: int, pl: int, Wo: int, Wp: int, kW: int, dw: int,
     return xa, xb
 
 
-def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles,
-                nt: int) -> PlanesPlan:
+def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: int) -> PlanesPlan:
     CW = tiles.chunk
     Hp = (g.Ho - 1) * g.sh + (g.kH - 1) * g.dh + 1
     Wp = (g.Wo - 1) * g.sw + (g.kW - 1) * g.dw + 1
@@ -359,11 +395,16 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles,
     xa = xb = Wp
     if g.sw == 1 and g.isw == 1:
         # rows in pairs (sh = dh = 1) go in half-width chunks, others in whole ones
-        xa, xb = _plane_strips(g.W, g.pl, g.Wo, Wp, g.kW, g.dw,
-                               (CW // 2,) if g.sh == g.dh == 1 else (CW,))
+        xa, xb = _plane_strips(
+            g.W, g.pl, g.Wo, Wp, g.kW, g.dw, (CW // 2,) if g.sh == g.dh == 1 else (CW,)
+        )
     staged = Wp if xa >= Wp else xa + Wp - xb
-    R = _row_block(g.Ho, g.sh * staged * itemsize,
-                   ((g.kH - 1) * g.dh + 1 - g.sh) * staged * itemsize, PLANE_PANEL_BYTES)
+    R = _row_block(
+        g.Ho,
+        g.sh * staged * itemsize,
+        ((g.kH - 1) * g.dh + 1 - g.sh) * staged * itemsize,
+        PLANE_PANEL_BYTES,
+    )
     want = ITEMS_PER_THREAD * nt
     if planes * _cdiv(g.Ho, R) < want:
         R = max(1, _cdiv(g.Ho, _cdiv(want, planes)))
@@ -377,8 +418,23 @@ def depthwise_plane(geo: ConvGeometry) -> PlaneGeometry:
         strides = (geo.W * geo.C, geo.C, geo.Wo * geo.O, geo.O)
     else:
         strides = (geo.W, 1, geo.Wo, 1)
-    return PlaneGeometry(geo.H, geo.W, *strides, geo.kH, geo.kW, geo.sh, geo.sw, geo.dh,
-                         geo.dw, geo.pt, geo.pb, geo.pl, geo.pr, geo.Ho, geo.Wo)
+    return PlaneGeometry(
+        geo.H,
+        geo.W,
+        *strides,
+        geo.kH,
+        geo.kW,
+        geo.sh,
+        geo.sw,
+        geo.dh,
+        geo.dw,
+        geo.pt,
+        geo.pb,
+        geo.pl,
+        geo.pr,
+        geo.Ho,
+        geo.Wo,
+    )
 
 
 # --------------------------------------------------------------------------- entry points
@@ -404,28 +460,45 @@ def plan_filter(call: FilterCall, nt: int) -> Union[PlanesPlan, EmptyPlan]:
     planes = math.prod(g.lead)
     if planes == 0:
         return EmptyPlan(nt)
-    plane = PlaneGeometry(g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1,
-                          g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo)
+    plane = PlaneGeometry(
+        g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
+    )
     return plan_planes(plane, planes, call.dtype.itemsize, Tiles.active(call.dtype), nt)
 
 
-def conv2d_plan(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                dilation: Any = 1, groups: int = 1, *, padding_mode: str = "zeros",
-                layout: str = "NCHW", n_threads: Optional[int] = None,
-                prepacked: bool = False) -> Plan:
+def conv2d_plan(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCHW",
+    n_threads: Optional[int] = None,
+    prepacked: bool = False,
+) -> Plan:
     """The plan :func:`cyconv.conv2d` would carry out for these arguments (nothing runs).
 
     ``prepacked=True`` plans for a :class:`cyconv.Conv2d` layer, which keeps
     its packed weights between calls.
     """
-    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                       layout)
+    call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
     return plan_conv(call, threads(n_threads), prepacked and uses_packed_weights(call.geo))
 
 
-def filter2d_plan(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
-                  fillvalue: Any = 0, *, convolve: bool = False,
-                  n_threads: Optional[int] = None) -> Union[PlanesPlan, EmptyPlan]:
+def filter2d_plan(
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: Any = 0,
+    *,
+    convolve: bool = False,
+    n_threads: Optional[int] = None,
+) -> Union[PlanesPlan, EmptyPlan]:
     """The plan :func:`cyconv.correlate2d` (or ``convolve2d``) would carry out."""
     call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=convolve)
     return plan_filter(call, threads(n_threads))

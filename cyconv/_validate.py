@@ -7,12 +7,14 @@ validation is a small frozen record (:class:`ConvCall`, :class:`FilterCall`)
 with the operands as arrays, the result dtype and every size spelled out;
 nothing after it raises for a user mistake.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -35,7 +37,9 @@ MAX_RESULT_BYTES = int(np.iinfo(np.intp).max) // 2
 FILTER_MODES = ("full", "same", "valid")
 
 
-def conv_out_size(size: int, k: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
+def conv_out_size(
+    size: int, k: int, stride: int, dilation: int, pad_before: int, pad_after: int
+) -> int:
     """Output length along one axis: ``floor((size + pads - dilation*(k-1) - 1) / stride) + 1``.
 
     Returns a value <= 0 when the (dilated) kernel is larger than the padded input.
@@ -140,8 +144,9 @@ def conv_geometry(
             f"{H + pt + pb}x{W + pl + pr} (input shape {fmt(ishape)}, padding "
             f"(top, bottom, left, right) = {(pt, pb, pl, pr)}): the output would be empty"
         )
-    return ConvGeometry(batched, nhwc, N, C, H, W, O, groups, kH, kW, sh, sw, dh, dw,
-                        pt, pb, pl, pr, Ho, Wo)
+    return ConvGeometry(
+        batched, nhwc, N, C, H, W, O, groups, kH, kW, sh, sw, dh, dw, pt, pb, pl, pr, Ho, Wo
+    )
 
 
 def shape_tuple(shape: Sequence[int], name: str) -> Tuple[int, ...]:
@@ -159,8 +164,9 @@ def check_size(shape: Tuple[int, ...], dtype: np.dtype, what: str = "the output"
         raise ValueError(f"{what} would have shape {fmt(shape)}: {nbytes} bytes, too large")
 
 
-def check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype,
-              inputs: Sequence[Tuple[Any, str]]) -> np.ndarray:
+def check_out(
+    out: Any, shape: Tuple[int, ...], dtype: np.dtype, inputs: Sequence[Tuple[Any, str]]
+) -> np.ndarray:
     """``out`` if it can receive a result of ``shape`` and ``dtype``, else an error naming it."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"`out` must be a numpy.ndarray, got {type(out).__name__}")
@@ -178,8 +184,9 @@ def check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype,
     return out
 
 
-def result_array(out: Any, shape: Tuple[int, ...], dtype: np.dtype,
-                 inputs: Sequence[Tuple[Any, str]]) -> np.ndarray:
+def result_array(
+    out: Any, shape: Tuple[int, ...], dtype: np.dtype, inputs: Sequence[Tuple[Any, str]]
+) -> np.ndarray:
     """A new result array, or the checked ``out``."""
     if out is None:
         check_size(shape, dtype)
@@ -230,8 +237,17 @@ def conv2d_operands(weight: Any, bias: Any, input: Any = _NO_INPUT):
     return x, w, b, compute_dtype(*operands)
 
 
-def conv2d_call(input: Any, weight: Any, bias: Any, stride: IntOrPair, padding: PaddingSpec,
-                dilation: IntOrPair, groups: int, padding_mode_: Any, layout: Any) -> ConvCall:
+def conv2d_call(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: IntOrPair,
+    padding: PaddingSpec,
+    dilation: IntOrPair,
+    groups: int,
+    padding_mode_: Any,
+    layout: Any,
+) -> ConvCall:
     """Check every argument of a ``conv2d`` call."""
     x, w, b, dtype = conv2d_operands(weight, bias, input)
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
@@ -240,8 +256,16 @@ def conv2d_call(input: Any, weight: Any, bias: Any, stride: IntOrPair, padding: 
     return ConvCall(x, w, b, dtype, geo, mode)
 
 
-def conv2d_layer_weight(weight: Any, bias: Any, stride: IntOrPair, padding: PaddingSpec,
-                        dilation: IntOrPair, groups: int, padding_mode_: Any, layout: Any):
+def conv2d_layer_weight(
+    weight: Any,
+    bias: Any,
+    stride: IntOrPair,
+    padding: PaddingSpec,
+    dilation: IntOrPair,
+    groups: int,
+    padding_mode_: Any,
+    layout: Any,
+):
     """Check the arguments of a layer (``Conv2d``) without an input; return copies of w, b.
 
     Every argument is checked once, against an input the kernel just fits, so
@@ -260,8 +284,9 @@ def conv2d_layer_weight(weight: Any, bias: Any, stride: IntOrPair, padding: Padd
         raise ValueError(f"`weight` must not have a zero-size axis, got shape {fmt(w.shape)}")
     groups = check_int(groups, "groups", 1)
     if O % groups:
-        raise ValueError(f"`groups`={groups} must divide out_channels={O} "
-                         f"(weight shape {fmt(w.shape)})")
+        raise ValueError(
+            f"`groups`={groups} must divide out_channels={O} (weight shape {fmt(w.shape)})"
+        )
     dh, dw = pair(dilation, "dilation", 1)
     probe = (1, Cg * groups, dh * (kH - 1) + 1, dw * (kW - 1) + 1)
     if isinstance(layout, str) and layout.upper() == "NHWC":
@@ -333,8 +358,9 @@ def fill_value(fillvalue: Any) -> float:
         raise ValueError(f"`fillvalue` is too large for a float: {fillvalue!r}") from None
 
 
-def filter2d_call(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
-                  flip: bool) -> FilterCall:
+def filter2d_call(
+    in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool
+) -> FilterCall:
     """Check every argument of a ``correlate2d`` (``flip=False``) or ``convolve2d`` call."""
     a = as_array(in1, "in1")
     k = as_array(in2, "in2")
@@ -349,8 +375,7 @@ def filter2d_call(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
         lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
     except ValueError:
         raise ValueError(
-            f"the leading axes of `in1` {fmt(a.shape)} and `in2` {fmt(k.shape)} "
-            "do not broadcast"
+            f"the leading axes of `in1` {fmt(a.shape)} and `in2` {fmt(k.shape)} do not broadcast"
         ) from None
     (H, W), (kH, kW) = a.shape[-2:], k.shape[-2:]
     swapped = False
@@ -372,8 +397,11 @@ def filter2d_call(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any,
         # SciPy's centring: correlate2d pads (k-1)//2 before and k//2 after;
         # convolve2d (correlation with the flipped kernel) the other way round.
         top, left = (kH - 1) // 2, (kW - 1) // 2
-        pads = (kH - 1 - top, top, kW - 1 - left, left) if flip else \
-            (top, kH - 1 - top, left, kW - 1 - left)
+        pads = (
+            (kH - 1 - top, top, kW - 1 - left, left)
+            if flip
+            else (top, kH - 1 - top, left, kW - 1 - left)
+        )
     else:
         pads = (0, 0, 0, 0)
     Ho = H + pads[0] + pads[1] - kH + 1

@@ -58,6 +58,7 @@ array([[10., 14., 18.],
        [26., 30., 34.],
        [42., 46., 50.]])
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -67,6 +68,7 @@ import numpy as np
 from . import _args, _validate
 
 __all__ = ["conv2d", "correlate2d", "convolve2d"]
+
 
 def conv2d(
     input: Any,
@@ -147,9 +149,11 @@ def conv2d(
            [9.5, 9.5]])
     """
     # The same checks as cyconv.conv2d: the sizes come out spelled out in g.
-    call = _validate.conv2d_call(input, weight, bias, stride, padding, dilation, groups,
-                                 padding_mode, layout)
-    x, w, b, dtype, g, np_mode = call.x, call.w, call.b, call.dtype, call.geo, call.mode
+    call = _validate.conv2d_call(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, layout
+    )
+    x, w, b, dtype, g = call.x, call.w, call.b, call.dtype, call.geo
+    np_mode: Any = call.mode  # a numpy.pad mode name
 
     # Work in (N, C, H, W) and float64 whatever the caller's layout and dtype.
     x64 = x.astype(np.float64)
@@ -170,16 +174,16 @@ def conv2d(
     span_w = g.dw * (g.kW - 1) + 1
 
     # Steps 2 and 3: slide the window and sum (window * kernel) at each position.
-    out = np.empty((g.N, G, Og, g.Ho, g.Wo))
+    sums = np.empty((g.N, G, Og, g.Ho, g.Wo))
     for i in range(g.Ho):
         top = i * g.sh
         for j in range(g.Wo):
             left = j * g.sw
-            window = padded[:, :, top:top + span_h:g.dh, left:left + span_w:g.dw]
+            window = padded[:, :, top : top + span_h : g.dh, left : left + span_w : g.dw]
             window = window.reshape(g.N, G, taps)  # (batch, group, Cg*kH*kW)
-            out[:, :, :, i, j] = np.einsum("ngk,gok->ngo", window, w_groups)
+            sums[:, :, :, i, j] = np.einsum("ngk,gok->ngo", window, w_groups)
 
-    out = out.reshape(g.N, g.O, g.Ho, g.Wo)
+    out = sums.reshape(g.N, g.O, g.Ho, g.Wo)
     if b is not None:
         out += b.astype(np.float64)[:, np.newaxis, np.newaxis]
     if g.nhwc:
@@ -298,8 +302,8 @@ def _filter2d(
     # The same checks as cyconv.correlate2d/convolve2d, SciPy's "valid" swap included:
     # `a` is the image and `k` the kernel.
     call = _validate.filter2d_call(in1, in2, mode, boundary, fillvalue, flip)
-    a, k, dtype, g, np_mode, fill = (call.a, call.k, call.dtype, call.geo, call.boundary,
-                                     call.fillvalue)
+    a, k, dtype, g, fill = call.a, call.k, call.dtype, call.geo, call.fillvalue
+    np_mode: Any = call.boundary  # a numpy.pad mode name
     lead, kH, kW, swapped = g.lead, g.kH, g.kW, g.swapped
     pads = ((g.pt, g.pb), (g.pl, g.pr))
 
@@ -318,7 +322,7 @@ def _filter2d(
     out = np.zeros(lead + (Ho, Wo))
     for u in range(kH):
         for v in range(kW):
-            out += padded[..., u:u + Ho, v:v + Wo] * k64[..., u, v, np.newaxis, np.newaxis]
+            out += padded[..., u : u + Ho, v : v + Wo] * k64[..., u, v, np.newaxis, np.newaxis]
     if swapped and not flip:
         out = out[..., ::-1, ::-1]
     return np.ascontiguousarray(out, dtype=dtype)
