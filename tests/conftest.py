@@ -1,9 +1,17 @@
-"""Shared fixtures: SIMD variant selection, seeded data, and the checks of :mod:`cyconv.testing`."""
+"""Shared fixtures: SIMD variant selection, seeded data, and the environment of child processes.
+
+Tolerances and oracles are :mod:`cyconv.testing`, imported by the tests directly.
+"""
 from __future__ import annotations
+
+import os
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 import pytest
 
+import cyconv
 from cyconv._targets import NAMES as VARIANTS
 
 
@@ -32,8 +40,11 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 
 
 @pytest.fixture(scope="session")
-def check():
-    """The shared tolerances and oracles, :mod:`cyconv.testing`."""
-    from cyconv import testing
-
-    return testing
+def child_env() -> Mapping[str, str]:
+    """``os.environ`` for a child ``python`` that imports the cyconv this session imported,
+    wherever it lives (a source tree, an installed wheel). Read-only: pass
+    ``dict(child_env, NAME=value)`` to a subprocess."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cyconv.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return MappingProxyType(env)

@@ -1,4 +1,5 @@
-"""show_config, __version__ and output_shape."""
+"""Build and runtime configuration: ``__version__``, ``show_config`` and the choice of
+SIMD variant."""
 from __future__ import annotations
 
 import re
@@ -55,24 +56,3 @@ def test_dispatch_use_and_errors():
             with pytest.raises(ValueError):
                 _dispatch.use(name)
             assert _dispatch.active() == previous
-
-
-@pytest.mark.parametrize("ishape,wshape,kwargs,want", [
-    ((1, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3), (1, 64, 112, 112)),
-    ((8, 32, 32), (16, 8, 3, 3), dict(stride=2, padding="same"), (16, 16, 16)),
-    ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
-    ((2, 3, 8, 8), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
-    ((2, 3, 9, 10), (4, 3, 2, 4), dict(stride=3, padding="same"), (2, 4, 3, 4)),
-    ((2, 3, 9, 10), (4, 3, 5, 5), dict(padding="same", dilation=2), (2, 4, 9, 10)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding="valid"), (2, 4, 7, 8)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=((1, 0), (0, 2))), (2, 4, 8, 10)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=(1, 2), stride=(2, 3)), (2, 4, 5, 4)),
-    ((2, 9, 10, 6), (4, 3, 3, 3), dict(groups=2, layout="NHWC"), (2, 7, 8, 4)),
-    ((9, 10, 6), (6, 1, 3, 3), dict(groups=6, layout="NHWC", padding=1), (9, 10, 6)),
-    ((0, 3, 9, 10), (4, 3, 3, 3), {}, (0, 4, 7, 8)),
-    ((1, 1, 1, 1), (1, 1, 1, 1), {}, (1, 1, 1, 1)),
-    ((1, 1, 5, 5), (1, 1, 5, 5), {}, (1, 1, 1, 1)),
-], ids=str)
-def test_output_shape_examples(ishape, wshape, kwargs, want):
-    assert cyconv.output_shape(ishape, wshape, **kwargs) == want
-    assert isinstance(cyconv.output_shape(ishape, wshape, **kwargs), tuple)

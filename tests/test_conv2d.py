@@ -1,11 +1,11 @@
-"""cyconv.conv2d against the float64 reference and SciPy."""
+"""cyconv.conv2d against the float64 reference and SciPy; its output shape."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import cyconv
-from cyconv import reference
+from cyconv import reference, testing
 
 DTYPES = [np.float32, np.float64]
 PADDING_MODES = ["zeros", "constant", "reflect", "replicate", "edge", "circular", "wrap",
@@ -39,10 +39,10 @@ def _layer(rng, dtype, N, C, H, W, O, kH, kW, groups=1, bias=True):
 @pytest.mark.parametrize("padding", [
     0, 1, 2, (1, 2), (0, 3), ((0, 1), (2, 0)), ((3, 1), (0, 2)), "valid", "same",
 ], ids=repr)
-def test_padding_forms(variant, dtype, stride, padding, rng, check):
+def test_padding_forms(variant, dtype, stride, padding, rng):
     x, w, b = _layer(rng, dtype, 2, 3, 9, 11, 5, 3, 4)
     got = cyconv.conv2d(x, w, b, stride=stride, padding=padding)
-    check.assert_conv(got, x, w, b, stride=stride, padding=padding)
+    testing.assert_conv(got, x, w, b, stride=stride, padding=padding)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -50,11 +50,11 @@ def test_padding_forms(variant, dtype, stride, padding, rng, check):
 @pytest.mark.parametrize("padding,stride", [(1, 1), (((2, 0), (1, 3)), 1), ("same", 1),
                                             ("same", 2), ((3, 2), (2, 1))], ids=repr)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (4, 4, 4)], ids=["dense", "depthwise"])
-def test_padding_modes(variant, dtype, mode, padding, stride, cfg, rng, check):
+def test_padding_modes(variant, dtype, mode, padding, stride, cfg, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 7, 8, O, 3, 3, groups=g)
     kw = dict(stride=stride, padding=padding, groups=g, padding_mode=mode)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("alias", sorted(ALIASES))
@@ -74,12 +74,12 @@ def test_padding_mode_aliases(alias, cfg, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", PADDING_MODES)
 @pytest.mark.parametrize("cfg", [(2, 3, 1), (2, 2, 2)], ids=["dense", "depthwise"])
-def test_pads_wider_than_input(variant, dtype, mode, cfg, rng, check):
+def test_pads_wider_than_input(variant, dtype, mode, cfg, rng):
     # np.pad semantics also when a pad is wider than the input (reflect repeats the mirror).
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 1, C, 3, 2, O, 2, 3, groups=g)
     kw = dict(padding=((4, 5), (3, 6)), groups=g, padding_mode=mode)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -87,22 +87,22 @@ def test_pads_wider_than_input(variant, dtype, mode, cfg, rng, check):
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("padding", [0, 2, "same"], ids=repr)
 @pytest.mark.parametrize("cfg", [(3, 5, 1), (4, 4, 4)], ids=["dense", "depthwise"])
-def test_dilation(variant, dtype, dilation, stride, padding, cfg, rng, check):
+def test_dilation(variant, dtype, dilation, stride, padding, cfg, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 11, 12, O, 3, 2, groups=g)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=g)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", GROUPS, ids=str)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, "same"), (1, 0)], ids=repr)
-def test_groups(variant, dtype, cfg, bias, stride, padding, rng, check):
+def test_groups(variant, dtype, cfg, bias, stride, padding, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 3, C, 8, 9, O, 3, 3, groups=g, bias=bias)
     kw = dict(stride=stride, padding=padding, groups=g)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -110,43 +110,43 @@ def test_groups(variant, dtype, cfg, bias, stride, padding, rng, check):
                                     (7, 9)], ids=str)
 @pytest.mark.parametrize("padding", [0, 1], ids=repr)
 @pytest.mark.parametrize("cfg", [(4, 6, 1), (4, 4, 4)], ids=["dense", "depthwise"])
-def test_kernel_shapes(variant, dtype, kshape, padding, cfg, rng, check):
+def test_kernel_shapes(variant, dtype, kshape, padding, cfg, rng):
     # (7, 9) is the whole input
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 7, 9, O, *kshape, groups=g)
     kw = dict(padding=padding, groups=g)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("W", [1, 2, 3, 5, 6, 7, 8, 9, 13, 15, 16, 17, 23, 31, 33, 47])
 @pytest.mark.parametrize("O", [1, 5, 8, 17, 33])
-def test_tails_width_out_channels(variant, dtype, W, O, rng, check):
+def test_tails_width_out_channels(variant, dtype, W, O, rng):
     x, w, b = _layer(rng, dtype, 1, 3, 4, W, O, 3, 3)
-    check.assert_conv(cyconv.conv2d(x, w, b, padding=1), x, w, b, padding=1)
+    testing.assert_conv(cyconv.conv2d(x, w, b, padding=1), x, w, b, padding=1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("W", [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 65])
 @pytest.mark.parametrize("C", [1, 5, 17])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_tails_depthwise(variant, dtype, W, C, layout, rng, check):
+def test_tails_depthwise(variant, dtype, W, C, layout, rng):
     x, w, b = _layer(rng, dtype, 2, C, 3, W, C, 3, 3, groups=C)
     if layout == "NHWC":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     kw = dict(padding=1, groups=C, layout=layout)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("H", [1, 2, 3, 5, 7, 13, 29])
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("cfg", [(5, 17, 1), (3, 3, 3)], ids=["dense", "depthwise"])
-def test_tails_height(variant, dtype, H, stride, cfg, rng, check):
+def test_tails_height(variant, dtype, H, stride, cfg, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, H, 6, O, 3, 3, groups=g)
     kw = dict(stride=stride, padding=1, groups=g)
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -159,14 +159,14 @@ def test_tails_height(variant, dtype, H, stride, cfg, rng, check):
     dict(C=32, O=64, k=3, padding=1, groups=32, layout="NHWC"),
     dict(C=24, O=40, k=5, padding="same", padding_mode="reflect"),
 ], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
-def test_mid_size_layers(variant, dtype, case, rng, check):
+def test_mid_size_layers(variant, dtype, case, rng):
     case = dict(case)
     C, O, k = case.pop("C"), case.pop("O"), case.pop("k")
     g = case.get("groups", 1)
     x, w, b = _layer(rng, dtype, 2, C, 20, 23, O, k, k, groups=g)
     if case.get("layout") == "NHWC":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    check.assert_conv(cyconv.conv2d(x, w, b, **case), x, w, b, **case)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **case), x, w, b, **case)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -178,7 +178,7 @@ def test_mid_size_layers(variant, dtype, case, rng, check):
     dict(C=1, O=3, g=1, stride=3, dilation=1, pads=(0, 0, 0, 0)),
 ], ids=str)
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
-def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng, check):
+def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng):
     C, O, g = cfg["C"], cfg["O"], cfg["g"]
     x, w, b = _layer(rng, dtype, 2, C, 9, 10, O, 3, 3, groups=g)
     s, d, p = cfg["stride"], cfg["dilation"], cfg["pads"]
@@ -186,12 +186,12 @@ def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng, check):
     got = cyconv.conv2d(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
                         padding_mode=mode)
     pair = (lambda v: (v, v) if isinstance(v, int) else v)
-    want = check.scipy_conv2d(x, w, b, stride=pair(s), pads=p, dilation=pair(d), groups=g,
+    want = testing.scipy_conv2d(x, w, b, stride=pair(s), pads=p, dilation=pair(d), groups=g,
                               np_mode=NP_MODE[mode])
-    _, scale = check.conv_truth(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
+    _, scale = testing.conv_truth(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
                                 padding_mode=mode)
     assert got.dtype == dtype
-    check.assert_close(got, want, scale, dtype)
+    testing.assert_close(got, want, scale, dtype)
 
 
 # --------------------------------------------------------------------------- shapes, layouts
@@ -201,7 +201,7 @@ def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng, check):
 @pytest.mark.parametrize("N", [0, 1, 5])
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_batch_sizes(dtype, N, cfg, layout, rng, check):
+def test_batch_sizes(dtype, N, cfg, layout, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, N, C, 6, 7, O, 3, 3, groups=g)
     if layout == "NHWC":
@@ -211,13 +211,13 @@ def test_batch_sizes(dtype, N, cfg, layout, rng, check):
     want_shape = (N, O, 6, 7) if layout == "NCHW" else (N, 6, 7, O)
     assert got.shape == want_shape
     assert got.dtype == dtype
-    check.assert_conv(got, x, w, b, **kw)
+    testing.assert_conv(got, x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_unbatched_input(dtype, cfg, layout, rng, check):
+def test_unbatched_input(dtype, cfg, layout, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 1, C, 6, 5, O, 3, 2, groups=g)
     x3 = x[0] if layout == "NCHW" else np.ascontiguousarray(x[0].transpose(1, 2, 0))
@@ -226,7 +226,7 @@ def test_unbatched_input(dtype, cfg, layout, rng, check):
     assert got.ndim == 3
     assert got.shape == cyconv.output_shape(x3.shape, w.shape, (1, 2), "same", 1, g,
                                             layout=layout)
-    check.assert_conv(got, x3, w, b, **kw)
+    testing.assert_conv(got, x3, w, b, **kw)
     np.testing.assert_array_equal(got, cyconv.conv2d(x3[None], w, b, **kw)[0])
 
 
@@ -237,7 +237,7 @@ def test_unbatched_input(dtype, cfg, layout, rng, check):
     dict(C=6, O=7, dilation=2, padding=2, padding_mode="circular"),
     dict(C=8, O=16, k=1),
 ], ids=str)
-def test_nhwc_equals_nchw_transposed(dtype, cfg, rng, check):
+def test_nhwc_equals_nchw_transposed(dtype, cfg, rng):
     cfg = dict(cfg)
     C, O, k = cfg.pop("C"), cfg.pop("O"), cfg.pop("k", 3)
     g = cfg.get("groups", 1)
@@ -247,9 +247,9 @@ def test_nhwc_equals_nchw_transposed(dtype, cfg, rng, check):
     nhwc = cyconv.conv2d(x_nhwc, w, b, layout="NHWC", **cfg)
     assert nhwc.shape == nchw.transpose(0, 2, 3, 1).shape
     assert nhwc.flags.c_contiguous
-    expected, scale = check.conv_truth(x, w, b, **cfg)
-    check.assert_close(nhwc, expected.transpose(0, 2, 3, 1), scale.transpose(0, 2, 3, 1), dtype)
-    check.assert_close(nchw, expected, scale, dtype)
+    expected, scale = testing.conv_truth(x, w, b, **cfg)
+    testing.assert_close(nhwc, expected.transpose(0, 2, 3, 1), scale.transpose(0, 2, 3, 1), dtype)
+    testing.assert_close(nchw, expected, scale, dtype)
     # the same sums in the same order: the layouts agree exactly
     np.testing.assert_array_equal(nhwc, nchw.transpose(0, 2, 3, 1))
 
@@ -257,12 +257,45 @@ def test_nhwc_equals_nchw_transposed(dtype, cfg, rng, check):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", PADDING_MODES)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
-def test_one_pixel_input(dtype, mode, cfg, rng, check):
+def test_one_pixel_input(dtype, mode, cfg, rng):
     C, O, g = cfg
     for kshape, padding in [((1, 1), 0), ((3, 3), 1), ((2, 2), "same"), ((3, 3), 2)]:
         x, w, b = _layer(rng, dtype, 2, C, 1, 1, O, *kshape, groups=g)
         kw = dict(padding=padding, groups=g, padding_mode=mode)
-        check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+        testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("groups", [1, 4])
+def test_empty_batch(dtype, layout, groups):
+    """Batch 0 is not an error: an empty result of the right shape and dtype."""
+    x = np.zeros((0, 4, 6, 7) if layout == "NCHW" else (0, 6, 7, 4), dtype)
+    w = np.zeros((8, 4 // groups, 3, 3), dtype)
+    got = cyconv.conv2d(x, w, stride=2, padding=1, groups=groups, layout=layout)
+    assert got.dtype == (np.float32 if dtype == np.float32 else np.float64)
+    assert got.shape == ((0, 8, 3, 4) if layout == "NCHW" else (0, 3, 4, 8))
+
+
+@pytest.mark.parametrize("ishape,wshape,kwargs,want", [
+    ((1, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3), (1, 64, 112, 112)),
+    ((8, 32, 32), (16, 8, 3, 3), dict(stride=2, padding="same"), (16, 16, 16)),
+    ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
+    ((2, 3, 8, 8), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
+    ((2, 3, 9, 10), (4, 3, 2, 4), dict(stride=3, padding="same"), (2, 4, 3, 4)),
+    ((2, 3, 9, 10), (4, 3, 5, 5), dict(padding="same", dilation=2), (2, 4, 9, 10)),
+    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding="valid"), (2, 4, 7, 8)),
+    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=((1, 0), (0, 2))), (2, 4, 8, 10)),
+    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=(1, 2), stride=(2, 3)), (2, 4, 5, 4)),
+    ((2, 9, 10, 6), (4, 3, 3, 3), dict(groups=2, layout="NHWC"), (2, 7, 8, 4)),
+    ((9, 10, 6), (6, 1, 3, 3), dict(groups=6, layout="NHWC", padding=1), (9, 10, 6)),
+    ((0, 3, 9, 10), (4, 3, 3, 3), {}, (0, 4, 7, 8)),
+    ((1, 1, 1, 1), (1, 1, 1, 1), {}, (1, 1, 1, 1)),
+    ((1, 1, 5, 5), (1, 1, 5, 5), {}, (1, 1, 1, 1)),
+], ids=str)
+def test_output_shape_examples(ishape, wshape, kwargs, want):
+    got = cyconv.output_shape(ishape, wshape, **kwargs)
+    assert isinstance(got, tuple) and got == want
 
 
 def test_output_shape_agrees_with_conv2d(rng):
@@ -304,7 +337,7 @@ def _forms(x):
 @pytest.mark.parametrize("form", ["strided", "transposed-view", "negative-strides", "fortran",
                                   "read-only", "big-endian", "list"])
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
-def test_input_forms(dtype, form, cfg, rng, check):
+def test_input_forms(dtype, form, cfg, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 6, 7, O, 3, 3, groups=g)
     kw = dict(padding=1, groups=g)
@@ -314,7 +347,7 @@ def test_input_forms(dtype, form, cfg, rng, check):
         # Python floats are float64: the result is float64 whatever dtype the values had.
         got = cyconv.conv2d(xf, wf, **kw)
         assert got.dtype == np.float64
-        check.assert_conv(got, np.array(xf), np.array(wf), None, **kw)
+        testing.assert_conv(got, np.array(xf), np.array(wf), None, **kw)
         return
     bf = bf[0, 0, 0]
     got = cyconv.conv2d(xf, wf, bf, **kw)
@@ -322,12 +355,12 @@ def test_input_forms(dtype, form, cfg, rng, check):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_broadcast_view_input(rng, check):
+def test_broadcast_view_input(rng):
     # a zero-stride view (every image the same)
     x = np.broadcast_to(rng.standard_normal((1, 3, 6, 6)), (4, 3, 6, 6))
     w = rng.standard_normal((2, 3, 3, 3))
     got = cyconv.conv2d(x, w, padding=1)
-    check.assert_conv(got, np.array(x), w, padding=1)
+    testing.assert_conv(got, np.array(x), w, padding=1)
     assert (got == got[:1]).all()
 
 
@@ -359,7 +392,7 @@ def test_inputs_not_modified(rng):
     (np.bool_, np.float64, None, np.float64),
 ], ids=str)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
-def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng, check):
+def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng):
     C, O, g = cfg
     x = rng.integers(-3, 4, (2, C, 5, 6)).astype(xdt)
     w = rng.integers(-2, 3, (O, C // g, 3, 3)).astype(wdt)
@@ -368,32 +401,22 @@ def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng, check):
     b = None if bdt is None else rng.integers(0, 3, O).astype(bdt)
     got = cyconv.conv2d(x, w, b, padding=1, groups=g)
     assert got.dtype == np.dtype(want)
-    check.assert_conv(got, x, w, b, padding=1, groups=g)
+    testing.assert_conv(got, x, w, b, padding=1, groups=g)
 
 
-@pytest.mark.parametrize("dt", [np.complex64, np.complex128])
-def test_complex_refused(dt):
-    with pytest.raises(TypeError, match="`input`"):
-        cyconv.conv2d(np.zeros((1, 1, 3, 3), dt), np.zeros((1, 1, 2, 2)))
-    with pytest.raises(TypeError, match="`weight`"):
-        cyconv.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2), dt))
-    with pytest.raises(TypeError, match="`bias`"):
-        cyconv.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2)), np.zeros(1, dt))
-
-
-def test_numpy_integer_arguments(rng, check):
+def test_numpy_integer_arguments(rng):
     x, w, b = _layer(rng, np.float64, 2, 4, 8, 8, 6, 3, 3, groups=2)
     kw = dict(stride=np.int64(2), padding=(np.int32(1), np.uint8(2)), dilation=np.int16(1),
               groups=np.int64(2))
-    check.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc", "NhWc"])
-def test_layout_case_insensitive(layout, rng, check):
+def test_layout_case_insensitive(layout, rng):
     x, w, b = _layer(rng, np.float64, 1, 2, 5, 5, 3, 3, 3)
     if layout.upper() == "NHWC":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    check.assert_conv(cyconv.conv2d(x, w, b, layout=layout), x, w, b, layout=layout)
+    testing.assert_conv(cyconv.conv2d(x, w, b, layout=layout), x, w, b, layout=layout)
 
 
 # --------------------------------------------------------------------------- out=
@@ -408,7 +431,7 @@ def test_layout_case_insensitive(layout, rng, check):
     dict(N=None, C=3, O=5, g=1, layout="NCHW"),
     dict(N=0, C=3, O=5, g=1, layout="NCHW"),
 ], ids=str)
-def test_out_argument(dtype, case, rng, check):
+def test_out_argument(dtype, case, rng):
     N, C, O, g, layout = case["N"], case["C"], case["O"], case["g"], case["layout"]
     x, w, b = _layer(rng, dtype, N or 1, C, 7, 6, O, 3, 3, groups=g)
     if N == 0:
@@ -421,10 +444,10 @@ def test_out_argument(dtype, case, rng, check):
     out = np.full(cyconv.output_shape(x.shape, w.shape, **kw), np.nan, dtype=dtype)
     got = cyconv.conv2d(x, w, b, out=out, **kw)
     assert got is out
-    check.assert_conv(out, x, w, b, **kw)
+    testing.assert_conv(out, x, w, b, **kw)
     # a second call overwrites (does not accumulate into) out
     cyconv.conv2d(x, w, b, out=out, **kw)
-    check.assert_conv(out, x, w, b, **kw)
+    testing.assert_conv(out, x, w, b, **kw)
 
 
 # --------------------------------------------------------------------------- NaN / inf
@@ -433,7 +456,7 @@ def test_out_argument(dtype, case, rng, check):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 @pytest.mark.parametrize("mode", ["zeros", "reflect"])
-def test_nan_inf_in_input(dtype, cfg, mode, rng, check):
+def test_nan_inf_in_input(dtype, cfg, mode, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 8, 9, O, 3, 3, groups=g)
     x[0, 0, 3, 4] = np.nan
@@ -442,12 +465,12 @@ def test_nan_inf_in_input(dtype, cfg, mode, rng, check):
     kw = dict(padding=1, groups=g, padding_mode=mode)
     got = cyconv.conv2d(x, w, b, **kw)
     assert np.isnan(got).any() and np.isinf(got).any()
-    check.assert_conv(got, x, w, b, **kw)
+    testing.assert_conv(got, x, w, b, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
-def test_nan_inf_in_weight_and_bias(dtype, cfg, rng, check):
+def test_nan_inf_in_weight_and_bias(dtype, cfg, rng):
     C, O, g = cfg
     x, w, b = _layer(rng, dtype, 2, C, 6, 7, O, 3, 3, groups=g)
     w[0, 0, 1, 1] = np.nan
@@ -456,4 +479,4 @@ def test_nan_inf_in_weight_and_bias(dtype, cfg, rng, check):
     got = cyconv.conv2d(x, w, b, padding="valid", groups=g)
     assert np.isnan(got[:, 0]).all() and np.isnan(got[:, 2]).all()
     assert np.isinf(got[:, 1]).all()
-    check.assert_conv(got, x, w, b, padding="valid", groups=g)
+    testing.assert_conv(got, x, w, b, padding="valid", groups=g)

@@ -2,25 +2,14 @@
 from __future__ import annotations
 
 import doctest
-import importlib
 import itertools
 import math
-import os
-import sys
-import types
 
 import numpy as np
 import pytest
 import scipy.signal
 
-try:
-    from cyconv import reference
-except ImportError:  # compiled part not built: load the pure-Python modules on their own
-    _pkg_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cyconv")
-    _stub = types.ModuleType("cyconv")
-    _stub.__path__ = [_pkg_dir]
-    sys.modules["cyconv"] = _stub
-    reference = importlib.import_module("cyconv.reference")
+from cyconv import reference, testing
 
 MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
@@ -30,7 +19,8 @@ PADDING_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflec
 
 
 def _close(actual, expected):
-    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+    tol = testing.tolerance(np.float64)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
 
 
 def test_docstring_examples():
@@ -46,7 +36,7 @@ def test_docstring_examples():
 @pytest.mark.parametrize("stride", [1, 2, (1, 3)])
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 1, 3)])
-def test_conv2d_vs_scipy_correlate(groups, C, O, stride, dilation, pads, rng, check):
+def test_conv2d_vs_scipy_correlate(groups, C, O, stride, dilation, pads, rng):
     x = rng.standard_normal((2, C, 7, 9))
     w = rng.standard_normal((O, C // groups, 3, 2))
     b = rng.standard_normal(O)
@@ -55,19 +45,19 @@ def test_conv2d_vs_scipy_correlate(groups, C, O, stride, dilation, pads, rng, ch
                            groups=groups)
     s = (stride, stride) if isinstance(stride, int) else stride
     d = (dilation, dilation) if isinstance(dilation, int) else dilation
-    want = check.scipy_conv2d(x, w, b, stride=s, pads=pads, dilation=d, groups=groups)
+    want = testing.scipy_conv2d(x, w, b, stride=s, pads=pads, dilation=d, groups=groups)
     assert got.dtype == np.float64
     _close(got, want)
 
 
 @pytest.mark.parametrize("mode", sorted(PADDING_MODES))
 @pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 2, 3, 1), (5, 4, 6, 7)])
-def test_conv2d_padding_modes_vs_scipy(mode, pads, rng, check):
+def test_conv2d_padding_modes_vs_scipy(mode, pads, rng):
     x = rng.standard_normal((1, 2, 4, 3))
     w = rng.standard_normal((3, 2, 3, 3))
     got = reference.conv2d(x, w, padding=((pads[0], pads[1]), (pads[2], pads[3])),
                            padding_mode=mode)
-    want = check.scipy_conv2d(x, w, pads=pads, np_mode=PADDING_MODES[mode])
+    want = testing.scipy_conv2d(x, w, pads=pads, np_mode=PADDING_MODES[mode])
     _close(got, want)
 
 
@@ -138,19 +128,19 @@ def test_conv2d_layouts_and_batch_axis():
     (np.float16, np.float32, np.float32), (np.int32, np.float32, np.float64),
     (np.bool_, np.bool_, np.float64), (np.uint8, np.int64, np.float64),
 ])
-def test_conv2d_dtype_rule(xdt, wdt, want, check):
+def test_conv2d_dtype_rule(xdt, wdt, want):
     x = (np.arange(2 * 5 * 5) % 3).reshape(1, 2, 5, 5).astype(xdt)
     w = (np.arange(3 * 2 * 2 * 2) % 2).reshape(3, 2, 2, 2).astype(wdt)
     got = reference.conv2d(x, w)
     assert got.dtype == want
-    _close(got, check.scipy_conv2d(x, w))
+    _close(got, testing.scipy_conv2d(x, w))
 
 
-def test_conv2d_float32_result_is_rounded_float64_sum(check):
+def test_conv2d_float32_result_is_rounded_float64_sum():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
     w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    exact = check.scipy_conv2d(x, w)
+    exact = testing.scipy_conv2d(x, w)
     np.testing.assert_array_equal(reference.conv2d(x, w), exact.astype(np.float32))
 
 
@@ -180,16 +170,16 @@ def test_conv2d_reference_complex_refused():
         reference.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2), complex))
 
 
-def test_conv_truth_scale_bounds_values(check):
+def test_conv_truth_scale_bounds_values():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 6, 7))
     w = rng.standard_normal((4, 3, 3, 3))
-    expected, scale = check.conv_truth(x, w, padding=1)
+    expected, scale = testing.conv_truth(x, w, padding=1)
     assert (np.abs(expected) <= scale + 1e-12).all()
-    check.assert_close(expected, expected, scale)
+    testing.assert_close(expected, expected, scale)
     with pytest.raises(AssertionError, match="outside tolerance"):
-        check.assert_close(expected.astype(np.float32) + np.float32(1e-3 * scale.max()),
-                     expected, scale)
+        testing.assert_close(expected.astype(np.float32) + np.float32(1e-3 * scale.max()),
+                             expected, scale)
 
 
 # --------------------------------------------------------------------------- correlate2d
@@ -277,7 +267,7 @@ def test_filter2d_valid_swap_applies_to_stacks():
     (dict(in1=np.zeros((0, 4))), ValueError, "`in1`"),
     (dict(mode="ful"), ValueError, "mode"),
     (dict(boundary="reflect"), ValueError, "boundary"),
-    (dict(fillvalue=[1, 2]), ValueError, "`fillvalue`"),
+    (dict(fillvalue=[1, 2]), TypeError, "`fillvalue`"),
     (dict(fillvalue=1j), TypeError, "`fillvalue`"),
     (dict(in1=np.zeros((3, 4, 4)), in2=np.zeros((2, 2, 2))), ValueError, "`in1`"),
     (dict(in1=np.zeros((4, 4), complex)), TypeError, "`in1`"),

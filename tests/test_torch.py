@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import cyconv
+from cyconv import testing
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -33,7 +34,7 @@ def _torch_conv2d(x, w, b, stride, padding, dilation, groups, padding_mode):
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("groups,C,O,bias", [(1, 3, 5, True), (2, 4, 6, False), (4, 4, 4, True),
                                              (3, 3, 6, False), (1, 1, 3, True)])
-def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, bias, rng, check):
+def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, bias, rng):
     x = rng.standard_normal((2, C, 8, 9)).astype(dtype)
     w = rng.standard_normal((O, C // groups, 3, 2)).astype(dtype)
     b = rng.standard_normal(O).astype(dtype) if bias else None
@@ -43,7 +44,7 @@ def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, 
     scale = _torch_conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), stride,
                           padding, dilation, groups, padding_mode)
     assert got.dtype == dtype
-    check.assert_close(got, want, scale, dtype)
+    testing.assert_close(got, want, scale, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,7 +53,7 @@ def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, 
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("groups", [1, 3])
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-def test_string_padding_vs_torch(dtype, kshape, dilation, padding, groups, rng, check):
+def test_string_padding_vs_torch(dtype, kshape, dilation, padding, groups, rng):
     # torch accepts padding="same" only with stride 1; both put the odd extra at the end
     x = rng.standard_normal((2, 3, 9, 10)).astype(dtype)
     w = rng.standard_normal((6, 3 // groups, *kshape)).astype(dtype)
@@ -61,25 +62,25 @@ def test_string_padding_vs_torch(dtype, kshape, dilation, padding, groups, rng, 
     got = cyconv.conv2d(x, w, b, **kw)
     want = _torch_conv2d(x, w, b, 1, padding, dilation, groups, "zeros")
     scale = _torch_conv2d(np.abs(x), np.abs(w), np.abs(b), 1, padding, dilation, groups, "zeros")
-    check.assert_close(got, want, scale, dtype)
+    testing.assert_close(got, want, scale, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_mid_size_vs_torch(dtype, rng, check):
+def test_mid_size_vs_torch(dtype, rng):
     x = rng.standard_normal((2, 32, 20, 23)).astype(dtype)
     w = rng.standard_normal((48, 32, 3, 3)).astype(dtype)
     b = rng.standard_normal(48).astype(dtype)
     got = cyconv.conv2d(x, w, b, padding=1)
     want = _torch_conv2d(x, w, b, 1, 1, 1, 1, "zeros")
-    _, scale = check.conv_truth(x, w, b, padding=1)
-    check.assert_close(got, want, scale, dtype)
+    _, scale = testing.conv_truth(x, w, b, padding=1)
+    testing.assert_close(got, want, scale, dtype)
 
 
-def test_unbatched_vs_torch(rng, check):
+def test_unbatched_vs_torch(rng):
     x = rng.standard_normal((3, 7, 7))
     w = rng.standard_normal((4, 3, 3, 3))
     got = cyconv.conv2d(x, w, stride=2, padding=1)
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1).numpy()
     assert got.shape == want.shape
-    _, scale = check.conv_truth(x, w, stride=2, padding=1)
-    check.assert_close(got, want, scale, np.float64)
+    _, scale = testing.conv_truth(x, w, stride=2, padding=1)
+    testing.assert_close(got, want, scale, np.float64)

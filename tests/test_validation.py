@@ -1,4 +1,4 @@
-"""Hardening: the complete bad-input table of the public API.
+"""Validation: every bad input of the public API, and its message.
 
 Every parameter of every public entry point - ``conv2d``, ``Conv2d(...)`` and a
 layer's call, ``correlate2d``, ``convolve2d``, ``output_shape`` - gets values of
@@ -16,19 +16,19 @@ with its address space limited, so that a crash or a runaway allocation fails
 that test instead of killing pytest or the machine. They must raise
 ``MemoryError``/``ValueError`` or return the exactly right (small) result.
 
-Cases that fail today are known bugs: they are kept, marked ``xfail(strict=True)``
-with the reason, so that the suite stays green and a fix shows up as XPASS
-(then drop the mark). ``-k "not knownbug"`` deselects them.
+A refused call writes nothing into ``out``, and ``out`` must not overlap an
+input.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -113,7 +113,8 @@ LAYOUT_BAD = [("HWCN", "unknown"), ("", "empty"), ("NCH", "short"), ("NCWH", "pe
               ("nchw ", "trailing-space")]
 N_THREADS_BAD = [(0, ValueError, "zero")] + [
     (v, TypeError, label) for v, label in NOT_INTS if label not in ("True", "False")] + [
-    (True, TypeError, "True"), ([2], TypeError, "list"), ((2,), TypeError, "tuple")]
+    (True, TypeError, "True"), ([2], TypeError, "list"), ((2,), TypeError, "tuple"),
+    (257, ValueError, "above-256"), (-2**31, ValueError, "back-past-the-cpus")]
 ARRAY_TYPE_BAD = [
     (None, TypeError, "None"), ("abc", TypeError, "str"), (b"abc", TypeError, "bytes"),
     (object(), TypeError, "object"), ({"a": 1}, TypeError, "dict"),
@@ -219,6 +220,22 @@ def _input_rows(fn: str) -> List[dict]:
     return rows
 
 
+def _conv2d_rows() -> List[dict]:
+    """conv2d only: the weight against the input it is given."""
+    fn = "conv2d"
+    return [
+        _case(fn, "weight", "in-channels-times-groups", {"groups": 2}, ValueError),
+        _case(fn, "input", "zero-channels-and-weight", {"input": np.ones((2, 0, 6, 7)),
+                                                        "weight": np.ones((6, 0, 3, 3))},
+              ValueError),
+        _case(fn, "weight", "wider-than-input", {"weight": np.ones((6, 4, 3, 8))}, ValueError,
+              "larger than the padded input"),
+        _case(fn, "weight", "larger-than-padded-input", {"weight": np.ones((6, 4, 8, 9)),
+                                                         "padding": (0, 1)}, ValueError,
+              "larger than the padded input"),
+    ]
+
+
 def _out_rows(fn: str) -> List[dict]:
     ro = np.empty(OUT_SHAPE, np.float32)
     ro.flags.writeable = False
@@ -236,6 +253,7 @@ def _out_rows(fn: str) -> List[dict]:
         (np.empty(OUT_SHAPE, np.float32, order="F"), ValueError, "fortran"),
         (np.empty((2, 6, 4, 10), np.float32)[..., ::2], ValueError, "strided"),
         (np.empty((2, 6, 4, 5), np.float32)[::-1], ValueError, "reversed"),
+        (np.empty((2, 4, 5, 6), np.float32).transpose(0, 3, 1, 2), ValueError, "transposed"),
         (np.broadcast_to(np.float32(0), OUT_SHAPE), ValueError, "broadcast"),
         (ro, ValueError, "read-only"),
         (np.zeros(OUT_SHAPE, np.float32).tolist(), TypeError, "list"),
@@ -263,6 +281,9 @@ def _filter_rows(fn: str) -> List[dict]:
               "`in1`.*`in2`"),
         _case(fn, "in1", "valid-neither-larger", {"in1": np.ones((3, 5)), "in2": np.ones((4, 4)),
                                                   "mode": "valid"}, ValueError, "`in1`.*`in2`"),
+        _case(fn, "in1", "valid-neither-larger-stack", {"in1": np.ones((2, 3, 5)),
+                                                        "in2": np.ones((5, 3)), "mode": "valid"},
+              ValueError, "`in1`.*`in2`"),
     ]
     for v, label in [("ful", "typo"), ("FULL", "upper"), ("", "empty"), ("reflect", "boundary-word"),
                      (" same", "space")]:
@@ -303,6 +324,7 @@ def _output_shape_rows() -> List[dict]:
             (good[:1] + (0,) + good[2:], ValueError, "zero-channels"),
         ]:
             rows.append(_case(fn, p, label, {p: v}, exc))
+    rows.append(_case(fn, "weight_shape", "3-dims", {"weight_shape": (4, 3, 3)}, ValueError))
     rows.append(_case(fn, "input_shape", "wrong-channels", {"input_shape": (2, 3, 6, 7)},
                       ValueError, "`input_shape`.*`weight_shape`"))
     rows.append(_case(fn, "input_shape", "smaller-than-kernel", {"input_shape": (2, 4, 2, 7)},
@@ -328,7 +350,7 @@ def _call_rows() -> List[dict]:
 
 
 ROWS: List[dict] = (
-    _input_rows("conv2d") + _conv_rows("conv2d") + _out_rows("conv2d")
+    _input_rows("conv2d") + _conv2d_rows() + _conv_rows("conv2d") + _out_rows("conv2d")
     + [r for r in _conv_rows("Conv2d") if not any(
         k in r["id"] for k in ("wrong-in-channels", "larger-than-input", "kernel-outgrows-input",
                                "dilation-2**62", "not-dividing-C"))]
@@ -337,25 +359,15 @@ ROWS: List[dict] = (
     + _output_shape_rows()
 )
 
-# Known bugs: id substring -> reason. Every row whose id contains the key is
-# xfail(strict) and gets "-knownbug" in its id. (Fixed since the table was written:
-# "Unknown ..." messages without backticks, fillvalue=10**400 raising OverflowError,
-# Conv2d blaming `input` for a zero-size weight axis - their rows now pass.)
-KNOWN_BUGS: Dict[str, str] = {}
-
 
 def _params(rows: List[dict]):
+    """One ``pytest.param`` a row; a repeated id gets ``#n``."""
     out = []
     seen: Dict[str, int] = {}
     for r in rows:
         n = seen.get(r["id"], 0)
         seen[r["id"]] = n + 1
-        rid = r["id"] if n == 0 else f"{r['id']}#{n}"
-        marks = [pytest.mark.xfail(strict=True, reason=reason)
-                 for key, reason in KNOWN_BUGS.items() if key in rid]
-        if marks:
-            rid += "-knownbug"
-        out.append(pytest.param(r, id=rid, marks=marks[:1]))
+        out.append(pytest.param(r, id=r["id"] if n == 0 else f"{r['id']}#{n}"))
     return out
 
 
@@ -391,7 +403,6 @@ def test_bad_input(row):
     try:
         result = _call(row)
     except exc as e:
-        import re
         assert re.search(row["match"], str(e)), (
             f"{type(e).__name__} does not name {row['match']!r}: {e}")
         return
@@ -424,17 +435,28 @@ def test_table_covers_every_parameter():
 
 
 def test_errors_leave_out_untouched():
-    """A refused call writes nothing into ``out``."""
+    """A refused call writes nothing into ``out``: neither one refused for another
+    argument nor one refused itself (wrong shape)."""
     for kwargs in [dict(stride=0), dict(bias=np.zeros(5)), dict(padding_mode="x"),
                    dict(n_threads=0), dict(groups=3)]:
         out = np.full(OUT_SHAPE, 3.0, np.float32)
         with pytest.raises((ValueError, TypeError)):
             cyconv.conv2d(X, W, out=out, **kwargs)
         assert (out == 3.0).all(), kwargs
+    out = np.full(OUT_SHAPE[:3] + (OUT_SHAPE[3] + 1,), 3.0, np.float32)
+    with pytest.raises(ValueError, match="`out`"):
+        cyconv.conv2d(X, W, out=out)
+    assert (out == 3.0).all()
 
 
-@pytest.mark.parametrize("which", ["input", "weight", "bias", "input-view", "layer-input"])
+@pytest.mark.parametrize("which", ["same-array", "input", "weight", "bias", "input-view",
+                                   "layer-input"])
 def test_out_overlapping_an_input(which):
+    if which == "same-array":  # a 1x1 layer keeps the shape: out=input fits, but overlaps
+        x = np.ones((1, 2, 5, 5), np.float32)
+        with pytest.raises(ValueError, match="`out`"):
+            cyconv.conv2d(x, np.ones((2, 2, 1, 1), np.float32), out=x)
+        return
     buf = np.zeros(4096, np.float32)
     out = buf[:240].reshape(OUT_SHAPE)
     x, w, b = X.copy(), W.copy(), B.copy()
@@ -514,6 +536,9 @@ ISOLATED = [
     _iso("convolve2d", "in1", "full-2**41",
          "cyconv.convolve2d(np.broadcast_to(1.0, (2**20, 1, 2**10)), "
          "np.broadcast_to(1.0, (2**10, 2**10)))"),
+    _iso("convolve2d", "in1", "broadcast-stack-2**40-same",
+         "cyconv.convolve2d(np.broadcast_to(1.0, (2**20, 2**20, 8, 8)), np.ones((3, 3)), "
+         "mode='same')"),
     _iso("convolve2d", "in2", "broadcast-stack-2**36",
          "cyconv.convolve2d(np.ones((4, 4)), np.broadcast_to(1.0, (2**36, 1, 1)), mode='same')"),
     # astronomically large geometry with a small output: exact result or a clean error
@@ -570,23 +595,10 @@ ISOLATED = [
          "np.array((1, 1, 2**65 + 1, 2**65 + 1), dtype=object)"),
 ]
 
-_GARBAGE = (
-    "BUG: when the padded extent (Ho-1)*stride + (k-1)*dilation + 1 exceeds 2**63-1, "
-    "np.arange in _conv._index_map silently returns an EMPTY index map and the kernel reads "
-    "past it: garbage results, or a segmentation fault")
-_OVERFLOW = ("BUG: a stride >= 2**63 raises OverflowError ('Python int too large to convert "
-             "to C ssize_t', from the kernel's Py_ssize_t arguments) instead of a ValueError "
-             "naming `stride` (or the right 1-pixel result)")
-_PANEL = ("BUG: heap buffer overflow (segmentation fault): conv_mix computes the per-thread "
-          "panel size Cg * rows * Wp * sizeof(T) in Py_ssize_t/size_t arithmetic, which wraps "
-          "past 2**64 (here to 0), mallocs a tiny buffer and stages 2**64 elements into it")
-_ISO_KNOWN: Dict[str, str] = {}  # all fixed: _GARBAGE, _OVERFLOW and _PANEL cases now raise
 
-
-def _child_env() -> dict:
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(cyconv.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+def _limited_env(base) -> dict:
+    """``base`` plus the memory limit of the child (or, under ASan, its allocation cap)."""
+    env = dict(base)
     if "asan" in env.get("LD_PRELOAD", ""):
         # ASan cannot run under RLIMIT_AS: cap single allocations instead
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
@@ -623,11 +635,11 @@ for case in json.loads(sys.stdin.read()):
 """
 
 
-def _run_isolated(cases: List[dict], timeout: float = 300.0) -> Dict[str, dict]:
+def _run_isolated(cases: List[dict], base_env, timeout: float = 300.0) -> Dict[str, dict]:
     """Run ``cases`` in child processes; a crash or hang costs only the case in flight."""
     results: Dict[str, dict] = {}
     todo = [dict(id=c["id"], code=c["code"], expect=c["expect"]) for c in cases]
-    env = _child_env()
+    env = _limited_env(base_env)
     while todo:
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, _PRELUDE], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -667,31 +679,20 @@ def _run_isolated(cases: List[dict], timeout: float = 300.0) -> Dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def isolated_results(request):
+def isolated_results(request, child_env):
     """Results of the selected isolated cases (``-k`` leaves the others unrun)."""
     wanted = {item.callspec.params["row"]["id"] for item in request.session.items
               if getattr(item, "originalname", "") == "test_bad_input_isolated"}
-    return _run_isolated([r for r in ISOLATED if r["id"] in wanted])
+    return _run_isolated([r for r in ISOLATED if r["id"] in wanted], child_env)
 
 
-def _iso_params():
-    out = []
-    for r in ISOLATED:
-        rid = r["id"]
-        marks = [pytest.mark.xfail(strict=True, reason=reason)
-                 for key, reason in _ISO_KNOWN.items() if key in rid]
-        out.append(pytest.param(r, id=rid + ("-knownbug" if marks else ""), marks=marks[:1]))
-    return out
-
-
-@pytest.mark.parametrize("row", _iso_params())
+@pytest.mark.parametrize("row", _params(ISOLATED))
 def test_bad_input_isolated(row, isolated_results):
     res = isolated_results[row["id"]]
     status = res["status"]
     assert status != "crashed", (
         f"the process died (exit status {res['returncode']}):\n{res['stderr']}")
     if status == "raised":
-        import re
         if res["type"] in ("MemoryError", "ValueError") and not row["named"]:
             return
         if "ValueError" in res["bases"] or "TypeError" in res["bases"]:
