@@ -44,7 +44,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -54,7 +54,7 @@ from hypothesis import HealthCheck, event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cyconv  # noqa: E402
-from cyconv import _dispatch, reference, testing  # noqa: E402
+from cyconv import _dispatch, _plan, reference, testing  # noqa: E402
 
 TOTAL_EXAMPLES = int(os.environ.get("CYCONV_FUZZ_EXAMPLES", "150"))
 
@@ -209,85 +209,6 @@ def use_variant(name: str):
         def __exit__(self, *exc):
             _dispatch.use(self.prev)
     return _Use()
-
-
-# --------------------------------------------------------------------------- kernel spy
-# Monkeypatches the compiled kernels of every variant to record which path a call took.
-
-
-class KernelSpy:
-    """Record which compiled kernels a call runs, with the parameters that pick their paths."""
-
-    NAMES = ("conv_mix_f32", "conv_mix_f64", "conv_planes_f32", "conv_planes_f64",
-             "conv_pointwise_f32", "conv_pointwise_f64")
-
-    def __init__(self) -> None:
-        self.calls: List[Dict[str, Any]] = []
-        self._saved: list = []
-
-    def __enter__(self) -> "KernelSpy":
-        for variant in VARIANTS:
-            mod = _dispatch._module(variant)
-            for name in self.NAMES:
-                orig = getattr(mod, name)
-                self._saved.append((mod, name, orig))
-                setattr(mod, name, self._wrap(variant, name, orig))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for mod, name, orig in reversed(self._saved):
-            setattr(mod, name, orig)
-        self._saved.clear()
-
-    def _wrap(self, variant, name, orig):
-        def spy(*args):
-            self.calls.append(self.describe(variant, name, args))
-            return orig(*args)
-        return spy
-
-    @classmethod
-    def describe(cls, variant: str, name: str, a: tuple) -> Dict[str, Any]:
-        try:
-            return cls._describe(variant, name, a)
-        except ValueError:  # the kernel's signature changed: say so, do not break the call
-            return dict(kernel="?", variant=variant, name=name, nargs=len(a))
-
-    @staticmethod
-    def _describe(variant: str, name: str, a: tuple) -> Dict[str, Any]:
-        if name.startswith("conv_pointwise"):
-            (N, C, HW, O, groups, PB, nt) = a[4:]
-            return dict(kernel="pointwise", variant=variant, groups=groups)
-        if name.startswith("conv_mix"):
-            (N, C, H, W, O, groups, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, nhwc,
-             R, obs, CB, fused, direct, nt) = a[6:]
-            return dict(kernel="mix", variant=variant, fused=bool(fused), direct=bool(direct),
-                        cblocks=CB < C // groups, nhwc=bool(nhwc), groups=groups,
-                        strided=sw > 1 or sh > 1)
-        (H, W, ish, isw, osh, osw, kH, kW, sh, sw, dh, dw, pl, Ho, Wo, fill, R,
-         xa, xb, nt) = a[9:]
-        if sw != 1:
-            loop = "strided"
-        elif sh == 1 and dh == 1 and R > 1:
-            loop = "3x3" if (kH, kW) == (3, 3) else "two-rows"
-        else:
-            loop = "one-row"
-        return dict(kernel="planes", variant=variant, loop=loop, scattered=osw != 1,
-                    inplace=xa < a[8].shape[0])
-
-    def paths(self) -> List[str]:
-        out = []
-        for c in self.calls:
-            if c["kernel"] == "?":
-                out.append(f"unknown signature of {c['name']} ({c['nargs']} arguments)")
-            elif c["kernel"] == "pointwise":
-                out.append("pointwise")
-            elif c["kernel"] == "mix":
-                out.append("mix" + "".join(f" {k}" for k in ("fused", "direct", "cblocks", "nhwc")
-                                           if c[k]))
-            else:
-                out.append(f"planes {c['loop']}" + (" scattered" if c["scattered"] else "")
-                           + (" inplace" if c["inplace"] else ""))
-        return out
 
 
 # --------------------------------------------------------------------------- strategies
@@ -473,10 +394,9 @@ def run_conv_case(case: dict, *, layer: bool = True) -> None:
                            np.float64, context="reference vs np.pad + scipy")
     want = expected_dtype(*(None if a is None else np.asarray(a).dtype for a in (xa, wa, ba)))
 
-    with use_variant(case["variant"]), KernelSpy() as spy:
+    with use_variant(case["variant"]):
+        event(_plan.conv2d_plan(xa, wa, ba, n_threads=case["n_threads"], **kwargs).path)
         got = cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], **kwargs)
-    for p in spy.paths():
-        event(p)
     assert got.dtype == want and got.flags.c_contiguous
     assert got.shape == cyconv.output_shape(x.shape, w.shape, kwargs["stride"],
                                             kwargs["padding"], kwargs["dilation"],
@@ -639,10 +559,11 @@ def test_filters_fuzz(case):
                                               float(case["fillvalue"]))
         testing.assert_close(truth, expected, scale, np.float64,
                              context="reference vs scipy.signal")
-    with use_variant(case["variant"]), KernelSpy() as spy:
+    with use_variant(case["variant"]):
+        plan = _plan.filter2d_plan(aa, ka, convolve=case["fn"] == "convolve2d",
+                                   n_threads=case["n_threads"], **kw)
+        event(plan.path)
         got = getattr(cyconv, case["fn"])(aa, ka, n_threads=case["n_threads"], **kw)
-    for p in spy.paths():
-        event(p)
     want = expected_dtype(np.asarray(aa).dtype, np.asarray(ka).dtype)  # a list is float64
     assert got.dtype == want and got.flags.c_contiguous
     testing.assert_close(got, expected, scale, want, context=f"{case}")
@@ -749,9 +670,10 @@ def test_targeted_families_reach_every_path(path, case, _):
     x = rng.standard_normal(case.pop("x")).astype(np.float32)
     w = rng.standard_normal(case.pop("w")).astype(np.float32)
     for variant in VARIANTS:
-        with use_variant(variant), KernelSpy() as spy:
+        with use_variant(variant):
+            plan = _plan.conv2d_plan(x, w, n_threads=2, **case)
             got = cyconv.conv2d(x, w, n_threads=2, **case)
-        assert spy.paths() == [path], (variant, spy.paths())
+        assert plan.path == path, (variant, plan)
         testing.assert_conv(got, x, w, None, **case)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import cyconv
-from cyconv import _dispatch, testing
+from cyconv import _dispatch, _plan, testing
 
 THREADS = [1, 2, 3, 7, -1, None]
 
@@ -36,35 +36,6 @@ def _cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-# --------------------------------------------------------------------------- kernel spy
-# Monkeypatches the compiled channel-mixing kernels to record which path a call took.
-
-
-class _MixSpy:
-    """Record the fused/direct/channel-block flags of channel-mixing kernel calls."""
-
-    def __init__(self):
-        self.flags: List[Tuple[bool, bool, bool]] = []
-        self._saved = []
-
-    def __enter__(self):
-        mod = _dispatch.kernels()
-        for name in ("conv_mix_f32", "conv_mix_f64"):
-            orig = getattr(mod, name)
-            self._saved.append((mod, name, orig))
-
-            def spy(*a, _orig=orig):
-                C, groups, CB, fused, direct = a[7], a[11], a[24], a[25], a[26]
-                self.flags.append((bool(fused), bool(direct), CB < C // groups))
-                return _orig(*a)
-            setattr(mod, name, spy)
-        return self
-
-    def __exit__(self, *exc):
-        for mod, name, orig in self._saved:
-            setattr(mod, name, orig)
 
 
 # --------------------------------------------------------------------------- thread counts
@@ -110,12 +81,13 @@ def test_conv2d_bitwise_for_every_thread_count(variant, case, dtype, rng):
     b = rng.standard_normal(ws[0]).astype(dtype)
     results = {}
     for nt in THREADS:
-        with _MixSpy() as spy:
-            results[nt] = cyconv.conv2d(x, w, b, n_threads=nt, **kwargs)
+        plan = _plan.conv2d_plan(x, w, b, n_threads=nt, **kwargs)
+        results[nt] = cyconv.conv2d(x, w, b, n_threads=nt, **kwargs)
         if flags is not None:
-            assert spy.flags == [flags], (nt, spy.flags)
+            assert plan.family == "mixing", (nt, plan)
+            assert (plan.fused, plan.direct, plan.channel_blocks) == flags, (nt, plan)
         if name == "fused-or-not-2-rows":
-            assert spy.flags and spy.flags[0][1] is False
+            assert plan.family == "mixing" and not plan.direct, (nt, plan)
     testing.assert_conv(results[1], x, w, b, **kwargs)
     layer = cyconv.Conv2d(w, b, **kwargs)
     for nt, r in results.items():

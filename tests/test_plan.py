@@ -1,0 +1,113 @@
+"""The planner: which kernel family and which choices a call gets, asserted without running it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import cyconv
+from cyconv import _dispatch, _plan, testing
+
+F32 = np.float32
+
+
+def _zeros(*shape, dtype=F32):
+    return np.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize(
+    "x, w, kwargs, family",
+    [
+        ((2, 16, 20, 20), (32, 16, 3, 3), dict(padding=1), "mixing"),
+        ((2, 20, 20, 16), (32, 16, 3, 3), dict(padding=1, layout="NHWC"), "mixing"),
+        ((2, 16, 20, 20), (32, 16, 1, 1), dict(), "pointwise"),
+        ((2, 16, 4, 4), (32, 16, 1, 1), dict(), "mixing"),  # too few pixels for pointwise
+        ((2, 16, 20, 20), (32, 16, 1, 1), dict(stride=2), "mixing"),
+        ((2, 20, 20, 16), (32, 16, 1, 1), dict(layout="NHWC"), "mixing"),
+        ((2, 16, 20, 20), (16, 1, 3, 3), dict(groups=16, padding=1), "planes"),
+        ((2, 16, 20, 20), (48, 1, 5, 5), dict(groups=16), "planes"),  # multiplier 3
+        ((1, 20, 20), (1, 1, 3, 3), dict(), "planes"),  # one channel, unbatched
+        ((0, 16, 20, 20), (32, 16, 3, 3), dict(), "empty"),
+    ],
+)
+def test_family(x, w, kwargs, family):
+    plan = _plan.conv2d_plan(_zeros(*x), _zeros(*w), **kwargs)
+    assert plan.family == family
+    assert plan.path.split()[0] == {"mixing": "mix"}.get(family, family)
+
+
+def test_plans_are_frozen():
+    plan = _plan.conv2d_plan(_zeros(1, 8, 9, 9), _zeros(8, 8, 3, 3))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.rows = 1  # type: ignore[misc]
+
+
+def test_planning_runs_no_kernel(monkeypatch):
+    mod = _dispatch.kernels()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kernel ran while planning")
+
+    for name in dir(mod):
+        if name.startswith(("conv_", "pack_")):
+            monkeypatch.setattr(mod, name, refuse)
+    _plan.conv2d_plan(_zeros(2, 16, 20, 20), _zeros(32, 16, 3, 3), padding=1)
+    _plan.conv2d_plan(_zeros(2, 16, 20, 20), _zeros(16, 1, 3, 3), groups=16)
+    _plan.filter2d_plan(_zeros(64, 64), _zeros(5, 5), "same")
+
+
+def test_plan_checks_arguments_like_the_call():
+    with pytest.raises(ValueError, match="`groups`"):
+        _plan.conv2d_plan(_zeros(1, 6, 9, 9), _zeros(4, 4, 3, 3), groups=4)
+    with pytest.raises(ValueError, match="`n_threads`"):
+        _plan.conv2d_plan(_zeros(1, 6, 9, 9), _zeros(4, 6, 3, 3), n_threads=0)
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3, 7])
+def test_work_items_feed_every_thread(nt):
+    """Small layers are split into at least one work item per thread."""
+    geo_kwargs = dict(padding=1)
+    plan = _plan.conv2d_plan(_zeros(1, 32, 14, 14), _zeros(64, 32, 3, 3), n_threads=nt,
+                             **geo_kwargs)
+    assert plan.family == "mixing" and plan.n_threads == nt
+    row_blocks = -(-14 // plan.rows)
+    chunks = -(-plan.blocks // plan.blocks_per_item)
+    assert row_blocks * chunks >= nt
+    planes = _plan.filter2d_plan(_zeros(40, 40), _zeros(3, 3), "same", n_threads=nt)
+    assert -(-40 // planes.rows) >= min(nt, 40)
+
+
+def test_layer_keeps_packed_weights_and_function_packs_per_call():
+    x, w = _zeros(2, 16, 20, 20), _zeros(32, 16, 3, 3)
+    assert _plan.conv2d_plan(x, w, padding=1).packing == "call"
+    assert _plan.conv2d_plan(x, w, padding=1, prepacked=True).packing == "layer"
+    # one image, one row block: every block of weights is used once and packed in its item
+    one = _plan.conv2d_plan(_zeros(1, 32, 3, 45), _zeros(80, 32, 3, 3), padding=(0, 1))
+    assert one.packing == "item" and one.fused
+
+
+def test_same_shapes_same_plan_whatever_the_values():
+    rng = np.random.default_rng(0)
+    a = _plan.conv2d_plan(rng.standard_normal((2, 8, 30, 30)).astype(F32), _zeros(8, 8, 3, 3))
+    b = _plan.conv2d_plan(_zeros(2, 8, 30, 30), rng.standard_normal((8, 8, 3, 3)).astype(F32))
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    "image, kernel, mode, path",
+    [
+        ((512, 512), (3, 3), "same", "planes 3x3 inplace"),
+        ((512, 512), (5, 5), "same", "planes two-rows inplace"),
+        ((8, 9), (3, 3), "full", "planes 3x3"),  # narrow rows: everything staged
+    ],
+)
+def test_filter_paths(image, kernel, mode, path):
+    plan = _plan.filter2d_plan(_zeros(*image), _zeros(*kernel), mode, n_threads=2)
+    assert plan.path == path
+    # and the call the plan describes gives SciPy's numbers
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(image)
+    k = rng.standard_normal(kernel)
+    testing.assert_filter(cyconv.correlate2d(a, k, mode, n_threads=2), "correlate2d", a, k, mode)
