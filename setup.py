@@ -1,7 +1,10 @@
 """Build script for cyconv's Cython kernels.
 
-The kernel source ``cyconv/_kernels/_kernels.pyx.tp`` is rendered once per
-SIMD target and compiled into its own extension module:
+The kernel templates - ``cyconv/_kernels/_kernels.pyx.tp`` and the per-family
+templates it includes (``_common.pxi.tp``, ``_mixing.pxi.tp``,
+``_planes.pxi.tp``, ``_pointwise.pxi.tp``) - are rendered once per SIMD
+target (by ``cyconv/_kernels/_render.py``) and compiled into one extension
+module per target:
 
 * ``_k_baseline`` - the architecture's baseline (x86-64: SSE2), always built;
 * ``_k_avx2``     - x86-64-v3 (AVX2 + FMA), x86-64 only;
@@ -10,10 +13,12 @@ SIMD target and compiled into its own extension module:
 At import, ``cyconv._dispatch`` loads the best one the CPU supports. Nothing
 is compiled for the build machine's own CPU (no "native" -march).
 
-Rendering the template and running Cython happen only when extensions are
+Rendering the templates and running Cython happen only when extensions are
 built (in ``BuildExt.build_extensions``), and only into the build's temporary
-directory: the source tree - and so the sdist - holds the template,
-``_cpu.pyx`` and ``kernels.h``, never generated ``.pyx`` or ``.c`` files.
+directory (``<build_temp>/cyconv-generated/_k_<target>/``: the ``.pyx``, the
+``.pxi`` files it includes, the ``.c``): the source tree - and so the sdist -
+holds the templates, ``_cpu.pyx`` and ``kernels.h``, never generated ``.pyx``,
+``.pxi`` or ``.c`` files.
 
 Environment switches:
 
@@ -24,6 +29,7 @@ Environment switches:
                         number of CPUs; ``build_ext -j N`` overrides it).
 """
 import os
+import runpy
 import shlex
 import shutil
 import sys
@@ -36,8 +42,11 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KDIR = os.path.join("cyconv", "_kernels")  # relative: setuptools wants relative sources
-TEMPLATE = os.path.join(KDIR, "_kernels.pyx.tp")
 HEADER = os.path.join(KDIR, "kernels.h")
+# renders the kernel templates; a plain file, as cyconv is not importable yet
+RENDER = runpy.run_path(os.path.join(HERE, KDIR, "_render.py"))
+# the top kernel template, then the per-family templates it includes
+TEMPLATES = [os.path.join(KDIR, name) for name in RENDER["templates"]()]
 
 # name -> (template parameters, GCC/Clang flags that select the instruction set)
 TARGETS = {
@@ -79,22 +88,6 @@ def cython_directives():
         cdivision=not debug,
         embedsignature=True,
     )
-
-
-def render_template(target, path):
-    """Render the kernel template for ``target`` into ``path`` (kept if unchanged)."""
-    from Cython import Tempita
-
-    with open(os.path.join(HERE, TEMPLATE)) as f:
-        template = f.read()
-    text = Tempita.sub(template, **dict(TARGETS[target][0], target=target))
-    old = None
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    if old != text:  # keep the timestamp when nothing changed: no needless rebuild
-        with open(path, "w") as f:
-            f.write(text)
 
 
 class BuildExt(build_ext):
@@ -189,7 +182,7 @@ class BuildExt(build_ext):
         return path, old != content
 
     def _generate_sources(self, exts):
-        """Render the template per target and run Cython; point every ext at its .c."""
+        """Render the templates per target and run Cython; point every ext at its .c."""
         from Cython.Build import cythonize
 
         gen = self._gen_dir()
@@ -198,8 +191,10 @@ class BuildExt(build_ext):
             if ext.cy_target is None:
                 ext.sources = [ext.cy_source]
             else:
-                pyx = os.path.join(gen, f"_k_{ext.cy_target}.pyx")
-                render_template(ext.cy_target, pyx)
+                module = f"_k_{ext.cy_target}"
+                # one directory per target: its .pyx and the .pxi files it includes
+                pyx = RENDER["render"](module, ext.cy_target, TARGETS[ext.cy_target][0],
+                                       os.path.join(gen, module))
                 ext.sources = [pyx]
         jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 0
         directives = cython_directives()
@@ -268,16 +263,16 @@ class BuildExt(build_ext):
 def extensions():
     """The extension modules, declared with the sources that are in the repository.
 
-    ``cy_source`` is what Cython compiles (``_cpu.pyx``, or the template for the
-    kernel variants); BuildExt replaces ``sources`` with the generated C.
+    ``cy_source`` is what Cython compiles (``_cpu.pyx``, or the top template for
+    the kernel variants); BuildExt replaces ``sources`` with the generated C.
     """
     cpu = Extension("cyconv._kernels._cpu", [os.path.join(KDIR, "_cpu.pyx")])
     cpu.cy_target, cpu.cy_source = None, os.path.join(KDIR, "_cpu.pyx")
     exts = [cpu]
     for name in TARGETS:
-        ext = Extension(f"cyconv._kernels._k_{name}", [TEMPLATE], include_dirs=[KDIR],
-                        depends=[TEMPLATE, HEADER])
-        ext.cy_target, ext.cy_source = name, TEMPLATE
+        ext = Extension(f"cyconv._kernels._k_{name}", TEMPLATES[:1], include_dirs=[KDIR],
+                        depends=TEMPLATES + [HEADER])
+        ext.cy_target, ext.cy_source = name, TEMPLATES[0]
         exts.append(ext)
     return exts
 

@@ -2,7 +2,7 @@
 
 The ``avx512`` variant differs from the others in its template parameters
 (register tile of 7 pixels, 64-byte vectors), so a CPU without AVX-512 would
-otherwise never run that code. This script renders the kernel template with
+otherwise never run that code. This script renders the kernel templates with
 the ``avx512`` parameters from ``setup.py``, compiles it for x86-64-v3 (GCC
 and Clang split each 64-byte vector operation into two AVX2 operations, so
 the arithmetic is the same), and runs the test suite with that module
@@ -16,6 +16,7 @@ Exits with pytest's status.
 """
 import ast
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -38,16 +39,14 @@ def avx512_params():
 
 
 def build(workdir):
-    from Cython import Tempita
     from Cython.Build import cythonize
     from setuptools import Extension
     from setuptools.dist import Distribution
 
-    with open(os.path.join(KDIR, "_kernels.pyx.tp")) as f:
-        text = Tempita.sub(f.read(), target="avx512-emulated", **avx512_params())
-    pyx = os.path.join(workdir, "_k_emu512.pyx")
-    with open(pyx, "w") as f:
-        f.write(text)
+    render = runpy.run_path(os.path.join(KDIR, "_render.py"))["render"]
+    # the .pyx and the .pxi files it includes, in a directory of their own
+    pyx = render("_k_emu512", "avx512-emulated", avx512_params(),
+                 os.path.join(workdir, "src"))
     ext = Extension(
         "_k_emu512", [pyx], include_dirs=[KDIR],
         extra_compile_args=["-O2", "-march=x86-64-v3", "-Wno-psabi", "-fopenmp"],
@@ -55,7 +54,7 @@ def build(workdir):
         define_macros=[("CY_VBYTES", "64"),
                        ("CY_COMPILE_FLAGS", '"-march=x86-64-v3 (avx512 emulated)"')],
     )
-    exts = cythonize([ext], quiet=True, build_dir=workdir,
+    exts = cythonize([ext], quiet=True,  # the .c goes beside the .pyx, in workdir
                      compiler_directives=dict(language_level=3, boundscheck=False,
                                               wraparound=False, initializedcheck=False,
                                               cdivision=True))
