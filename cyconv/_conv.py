@@ -141,7 +141,7 @@ def _pack(w: np.ndarray, b: Optional[np.ndarray], groups: int, nt: int):
     nob = -(-Og // OB)
     wpack = np.empty(groups * nob * Cg * kH * kW * OB, dtype=w.dtype)
     (k.pack_weights_f32 if f32 else k.pack_weights_f64)(
-        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt)
+        w.reshape(-1), wpack, dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW), nt)
     return wpack, _pack_bias(b, O, groups, nob * OB, w.dtype)
 
 
@@ -178,6 +178,16 @@ def _balanced_items(base: int, Ho: int, nob: int, R_max: int, nt: int, want: int
             if best is None or key < best[0]:
                 best = (key, Ho // k, nob // n_oc)
     return None if best is None else best[1:]
+
+
+def _mix_geometry(geo: ConvGeometry, R: int, obs_per_chunk: int, CB: int, fused: bool,
+                  direct: bool) -> dict:
+    """The geometry argument of ``conv_mix_*`` (the fields of its struct ``MixGeom``):
+    the layer, then the work split."""
+    return dict(N=geo.N, C=geo.C, H=geo.H, W=geo.W, O=geo.O, groups=geo.groups,
+                kH=geo.kH, kW=geo.kW, sh=geo.sh, sw=geo.sw, dh=geo.dh, dw=geo.dw,
+                pl=geo.pl, Ho=geo.Ho, Wo=geo.Wo, nhwc=geo.nhwc,
+                R=R, obs_per_chunk=obs_per_chunk, CB=CB, fused=fused, direct=direct)
 
 
 def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) -> None:
@@ -234,9 +244,7 @@ def _conv_mix(x, w, b, packed, out, geo: ConvGeometry, rowmap, colmap, nt: int) 
                    + (CB * geo.kH * geo.kW * OB if fused else 0), item, nt)
     (k.conv_mix_f32 if f32 else k.conv_mix_f64)(
         x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap,
-        geo.N, geo.C, geo.H, geo.W, geo.O, geo.groups, geo.kH, geo.kW,
-        geo.sh, geo.sw, geo.dh, geo.dw, geo.pl, geo.Ho, geo.Wo, geo.nhwc,
-        R, obs_per_chunk, CB, fused, direct, nt)
+        _mix_geometry(geo, R, obs_per_chunk, CB, fused, direct), nt)
 
 
 def _pointwise(geo: ConvGeometry) -> bool:
@@ -265,7 +273,8 @@ def _conv_pointwise(x, w, b, out, geo: ConvGeometry, nt: int) -> None:
     PB = min(PB, max(1, _POINTWISE_BLOCK_BYTES // (Cg * x.itemsize)))
     PB = -(-PB // PV) * PV
     (k.conv_pointwise_f32 if f32 else k.conv_pointwise_f64)(
-        x.reshape(-1), wpk, bias, out.reshape(-1), geo.N, geo.C, HW, geo.O, G, PB, nt)
+        x.reshape(-1), wpk, bias, out.reshape(-1),
+        dict(N=geo.N, C=geo.C, HW=HW, O=geo.O, groups=G, PB=PB), nt)
 
 
 def _forward(x, w, b, geo: ConvGeometry, mode: str, result: np.ndarray, nt: int,
@@ -336,8 +345,9 @@ def _run_planes(x, kern, bias, out, in_off, k_off, out_off, H, W, ish, isw, osh,
     _check_scratch(((R - 1) * sh + (kH - 1) * dh + 1) * (staged + 3) + Wp, x.itemsize, nt)
     (k.conv_planes_f32 if f32 else k.conv_planes_f64)(
         x.reshape(-1), kern.reshape(-1), bias, out.reshape(-1),
-        in_off, k_off, out_off, rowmap, colmap, H, W, ish, isw, osh, osw,
-        kH, kW, sh, sw, dh, dw, pl, Ho, Wo, float(fill), R, xa, xb, nt)
+        in_off, k_off, out_off, rowmap, colmap,
+        dict(H=H, W=W, ish=ish, isw=isw, osh=osh, osw=osw, kH=kH, kW=kW, sh=sh, sw=sw,
+             dh=dh, dw=dw, pl=pl, Ho=Ho, Wo=Wo, fill=float(fill), R=R, xa=xa, xb=xb), nt)
 
 
 @functools.lru_cache(maxsize=64)
