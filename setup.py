@@ -1,19 +1,26 @@
 """Build script for cyconv's Cython kernels.
 
-The kernel source ``cyconv/_kernels/_kernels.pyx.tp`` is rendered once per
-SIMD target and compiled into its own extension module:
-
-* ``_k_baseline`` - the architecture's baseline (x86-64: SSE2), always built;
-* ``_k_avx2``     - x86-64-v3 (AVX2 + FMA), x86-64 only;
-* ``_k_avx512``   - x86-64-v4 (AVX-512), x86-64 only.
+The kernel templates - ``cyconv/_kernels/_kernels.pyx.tp`` and the per-family
+templates it includes (``_common.pxi.tp``, ``_mixing.pxi.tp``,
+``_planes.pxi.tp``, ``_pointwise.pxi.tp``) - are rendered once per SIMD
+target (by ``cyconv/_kernels/_render.py``) and compiled into one extension
+module per target, ``cyconv._kernels._k_<target>``. The targets - their
+flags, vector widths and tiles - are the table in ``cyconv/_targets.py``: the
+baseline (x86-64: SSE2) is always built, the others (``avx2`` = x86-64-v3,
+``avx512`` = x86-64-v4) on x86-64 only.
 
 At import, ``cyconv._dispatch`` loads the best one the CPU supports. Nothing
 is compiled for the build machine's own CPU (no "native" -march).
+``_cpu.pyx`` (CPU detection, baseline flags) is told whether the compiler
+knows the x86-64 levels of the targets as ``__builtin_cpu_supports``
+arguments (a compile probe).
 
-Rendering the template and running Cython happen only when extensions are
+Rendering the templates and running Cython happen only when extensions are
 built (in ``BuildExt.build_extensions``), and only into the build's temporary
-directory: the source tree - and so the sdist - holds the template,
-``_cpu.pyx`` and ``kernels.h``, never generated ``.pyx`` or ``.c`` files.
+directory (``<build_temp>/cyconv-generated/_k_<target>/``: the ``.pyx``, the
+``.pxi`` files it includes, the ``.c``): the source tree - and so the sdist -
+holds the templates, ``_cpu.pyx`` and ``kernels.h``, never generated ``.pyx``,
+``.pxi`` or ``.c`` files.
 
 Environment switches:
 
@@ -24,6 +31,7 @@ Environment switches:
                         number of CPUs; ``build_ext -j N`` overrides it).
 """
 import os
+import runpy
 import shlex
 import shutil
 import sys
@@ -36,17 +44,17 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KDIR = os.path.join("cyconv", "_kernels")  # relative: setuptools wants relative sources
-TEMPLATE = os.path.join(KDIR, "_kernels.pyx.tp")
 HEADER = os.path.join(KDIR, "kernels.h")
+# renders the kernel templates; a plain file, as cyconv is not importable yet
+RENDER = runpy.run_path(os.path.join(HERE, KDIR, "_render.py"))
+# the top kernel template, then the per-family templates it includes
+TEMPLATES = [os.path.join(KDIR, name) for name in RENDER["templates"]()]
 
-# name -> (template parameters, GCC/Clang flags that select the instruction set)
-TARGETS = {
-    "baseline": (dict(RW=6, NV=2, NC=8), ["-march=x86-64", "-mtune=generic"]),
-    "avx2": (dict(RW=6, NV=2, NC=8), ["-march=x86-64-v3", "-mtune=generic"]),
-    "avx512": (dict(RW=7, NV=2, NC=8),
-               ["-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"]),
-}
-VECTOR_BYTES = {"baseline": 16, "avx2": 32, "avx512": 64}
+# the instruction-set targets (a plain file: cyconv is not importable yet):
+# name -> Target(name, description, flags, vector_bytes, tiles, cpu_level)
+_TABLE = runpy.run_path(os.path.join(HERE, "cyconv", "_targets.py"))
+TARGETS = _TABLE["BY_NAME"]
+BASELINE = _TABLE["BASELINE"]
 
 X86_64_PROBE = textwrap.dedent("""
     #if !(defined(__x86_64__) || defined(_M_X64) || defined(_M_AMD64))
@@ -54,6 +62,10 @@ X86_64_PROBE = textwrap.dedent("""
     #endif
     int main(void) { return 0; }
 """)
+# __builtin_cpu_supports with the targets' x86-64 levels (GCC >= 12 knows them)
+CPU_LEVEL_PROBE = "int main(void) {\n    __builtin_cpu_init();\n    return %s;\n}\n" % (
+    " + ".join(f'__builtin_cpu_supports("{t.cpu_level}")' for t in TARGETS.values()
+               if t.cpu_level) or "0")
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>
     int main(void) {
@@ -79,22 +91,6 @@ def cython_directives():
         cdivision=not debug,
         embedsignature=True,
     )
-
-
-def render_template(target, path):
-    """Render the kernel template for ``target`` into ``path`` (kept if unchanged)."""
-    from Cython import Tempita
-
-    with open(os.path.join(HERE, TEMPLATE)) as f:
-        template = f.read()
-    text = Tempita.sub(template, **dict(TARGETS[target][0], target=target))
-    old = None
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    if old != text:  # keep the timestamp when nothing changed: no needless rebuild
-        with open(path, "w") as f:
-            f.write(text)
 
 
 class BuildExt(build_ext):
@@ -145,6 +141,15 @@ class BuildExt(build_ext):
         """Whether the compiler targets x86-64 (not the build machine: cross builds)."""
         return self._try_compile(X86_64_PROBE, [])
 
+    def _cpu_levels(self, flags):
+        """Whether ``__builtin_cpu_supports`` takes the targets' levels (memoised)."""
+        if "_cyconv_levels" not in self.__dict__:
+            self._cyconv_levels = self._try_compile(CPU_LEVEL_PROBE, flags, link=True,
+                                                    link_flags=[])
+            print(f"cyconv: CPU detection by "
+                  f"{'x86-64 level' if self._cyconv_levels else 'feature'}")
+        return self._cyconv_levels
+
     def _openmp_flags(self):
         """(compile flags, link flags) for OpenMP; both empty for a serial build."""
         if env_flag("CYCONV_NO_OPENMP"):
@@ -189,7 +194,7 @@ class BuildExt(build_ext):
         return path, old != content
 
     def _generate_sources(self, exts):
-        """Render the template per target and run Cython; point every ext at its .c."""
+        """Render the templates per target and run Cython; point every ext at its .c."""
         from Cython.Build import cythonize
 
         gen = self._gen_dir()
@@ -198,8 +203,10 @@ class BuildExt(build_ext):
             if ext.cy_target is None:
                 ext.sources = [ext.cy_source]
             else:
-                pyx = os.path.join(gen, f"_k_{ext.cy_target}.pyx")
-                render_template(ext.cy_target, pyx)
+                module = f"_k_{ext.cy_target}"
+                # one directory per target: its .pyx and the .pxi files it includes
+                pyx = RENDER["render"](module, ext.cy_target, TARGETS[ext.cy_target].tiles,
+                                       os.path.join(gen, module))
                 ext.sources = [pyx]
         jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 0
         directives = cython_directives()
@@ -233,15 +240,15 @@ class BuildExt(build_ext):
         keep = []
         for ext in self.extensions:
             target = getattr(ext, "cy_target", None)
-            if target not in (None, "baseline") and (msvc or not x86_64):
+            if target not in (None, BASELINE) and (msvc or not x86_64):
                 # only x86-64 GCC/Clang builds get SIMD variants: elsewhere they would
                 # be copies of the baseline (MSVC has no vector extensions here)
                 print(f"cyconv: not building {ext.name} for this compiler/target")
                 continue
             # _cpu (target None) runs on every CPU, before any detection: baseline too
-            isa = TARGETS[target or "baseline"][1] if (x86_64 and not msvc) else []
+            isa = list(TARGETS[target or BASELINE].flags) if (x86_64 and not msvc) else []
             if isa and not self._accepts(isa):
-                if target in (None, "baseline"):
+                if target in (None, BASELINE):
                     raise SystemExit(f"cyconv: the compiler rejects {isa}, which the "
                                      f"baseline kernels need")
                 warnings.warn(f"cyconv: the compiler rejects {isa}; skipping {ext.name}")
@@ -251,9 +258,11 @@ class BuildExt(build_ext):
             ext.extra_link_args = omp_l + (common[-1:] if debug and not msvc else [])
             if target is not None:
                 ext.define_macros = [
-                    ("CY_VBYTES", str(VECTOR_BYTES[target] if x86_64 else 16)),
+                    ("CY_VBYTES", str(TARGETS[target].vector_bytes if x86_64 else 16)),
                     ("CY_COMPILE_FLAGS", '"%s"' % " ".join(flags)),
                 ]
+            elif x86_64 and not msvc:
+                ext.define_macros = [("CY_CPU_LEVELS", "1" if self._cpu_levels(isa) else "0")]
             keep.append(ext)
         self.extensions[:] = keep
         self._generate_sources(keep)
@@ -268,16 +277,16 @@ class BuildExt(build_ext):
 def extensions():
     """The extension modules, declared with the sources that are in the repository.
 
-    ``cy_source`` is what Cython compiles (``_cpu.pyx``, or the template for the
-    kernel variants); BuildExt replaces ``sources`` with the generated C.
+    ``cy_source`` is what Cython compiles (``_cpu.pyx``, or the top template for
+    the kernel variants); BuildExt replaces ``sources`` with the generated C.
     """
     cpu = Extension("cyconv._kernels._cpu", [os.path.join(KDIR, "_cpu.pyx")])
     cpu.cy_target, cpu.cy_source = None, os.path.join(KDIR, "_cpu.pyx")
     exts = [cpu]
     for name in TARGETS:
-        ext = Extension(f"cyconv._kernels._k_{name}", [TEMPLATE], include_dirs=[KDIR],
-                        depends=[TEMPLATE, HEADER])
-        ext.cy_target, ext.cy_source = name, TEMPLATE
+        ext = Extension(f"cyconv._kernels._k_{name}", TEMPLATES[:1], include_dirs=[KDIR],
+                        depends=TEMPLATES + [HEADER])
+        ext.cy_target, ext.cy_source = name, TEMPLATES[0]
         exts.append(ext)
     return exts
 

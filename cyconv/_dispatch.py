@@ -1,9 +1,10 @@
 """Choose the compiled kernel variant for this CPU.
 
-The kernels are compiled several times, once per instruction-set level
-(``baseline``, ``avx2`` = x86-64-v3, ``avx512`` = x86-64-v4). At import the
-best variant that this CPU supports is bound; ``CYCONV_SIMD`` forces one.
-A variant whose instructions the CPU lacks is never imported.
+The kernels are compiled several times, once per instruction-set level: the
+targets of :mod:`cyconv._targets` (``baseline``, ``avx2`` = x86-64-v3,
+``avx512`` = x86-64-v4). At import the best variant that this CPU supports is
+bound; ``CYCONV_SIMD`` forces one. A variant whose instructions the CPU lacks
+is never imported.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import importlib.util
 import os
 from types import ModuleType
 from typing import Dict, List
+
+from ._targets import BY_NAME, NAMES
 
 try:
     from ._kernels import _cpu
@@ -26,16 +29,14 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise
 
 #: All variant names, best first.
-ORDER = ("avx512", "avx2", "baseline")
-
-_FEATURE = {"avx512": "AVX-512 (x86-64-v4)", "avx2": "AVX2 + FMA (x86-64-v3)", "baseline": ""}
+ORDER = NAMES
 
 _loaded: Dict[str, ModuleType] = {}
 _active: str = ""
 
 
 def _cpu_supports(name: str) -> bool:
-    return name == "baseline" or bool(_cpu.features().get(name, False))
+    return _cpu.supports(BY_NAME[name].cpu_level)
 
 
 def _compiled(name: str) -> bool:
@@ -52,7 +53,7 @@ def _module(name: str) -> ModuleType:
         raise ValueError(f"Unknown SIMD variant: {name!r}; expected one of {list(ORDER)}")
     if not _cpu_supports(name):
         raise ValueError(
-            f"SIMD variant {name!r} needs {_FEATURE[name]}, which this CPU lacks; "
+            f"SIMD variant {name!r} needs {BY_NAME[name].description}, which this CPU lacks; "
             f"usable variants: {variants()}"
         )
     if not _compiled(name):

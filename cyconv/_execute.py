@@ -88,9 +88,39 @@ def pack_weights(
     nob = -(-(O // groups) // block)
     wpack = np.empty(groups * nob * Cg * kH * kW * block, dtype=w.dtype)
     (k.pack_weights_f32 if w.dtype == np.float32 else k.pack_weights_f64)(
-        w.reshape(-1), wpack, O, groups, Cg, kH * kW, nt
+        w.reshape(-1), wpack, dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW), nt
     )
     return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
+
+
+def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
+    """The geometry argument of ``conv_mix_*`` (the fields of its struct ``MixGeom``).
+
+    Every field is named: Cython refuses a missing key but would ignore an extra one.
+    """
+    return dict(
+        N=geo.N,
+        C=geo.C,
+        H=geo.H,
+        W=geo.W,
+        O=geo.O,
+        groups=geo.groups,
+        kH=geo.kH,
+        kW=geo.kW,
+        sh=geo.sh,
+        sw=geo.sw,
+        dh=geo.dh,
+        dw=geo.dw,
+        pl=geo.pl,
+        Ho=geo.Ho,
+        Wo=geo.Wo,
+        nhwc=geo.nhwc,
+        R=plan.rows,
+        obs_per_chunk=plan.blocks_per_item,
+        CB=plan.channel_block,
+        fused=plan.fused,
+        direct=plan.direct,
+    )
 
 
 def _run_mixing(
@@ -124,27 +154,7 @@ def _run_mixing(
         out.reshape(-1),
         rowmap,
         colmap,
-        geo.N,
-        geo.C,
-        geo.H,
-        geo.W,
-        geo.O,
-        geo.groups,
-        geo.kH,
-        geo.kW,
-        geo.sh,
-        geo.sw,
-        geo.dh,
-        geo.dw,
-        geo.pl,
-        geo.Ho,
-        geo.Wo,
-        geo.nhwc,
-        plan.rows,
-        plan.blocks_per_item,
-        plan.channel_block,
-        plan.fused,
-        plan.direct,
+        _mix_geometry(geo, plan),
         plan.n_threads,
     )
 
@@ -172,12 +182,7 @@ def _run_pointwise(
         wpk,
         bias,
         out.reshape(-1),
-        geo.N,
-        geo.C,
-        geo.H * geo.W,
-        geo.O,
-        G,
-        plan.pixel_block,
+        dict(N=geo.N, C=geo.C, HW=geo.H * geo.W, O=geo.O, groups=G, PB=plan.pixel_block),
         plan.n_threads,
     )
 
@@ -212,25 +217,27 @@ def _run_planes(
         out_off,
         rowmap,
         colmap,
-        g.H,
-        g.W,
-        g.ish,
-        g.isw,
-        g.osh,
-        g.osw,
-        g.kH,
-        g.kW,
-        g.sh,
-        g.sw,
-        g.dh,
-        g.dw,
-        g.pl,
-        g.Ho,
-        g.Wo,
-        float(fill),
-        plan.rows,
-        plan.strip_left,
-        plan.strip_right,
+        dict(
+            H=g.H,
+            W=g.W,
+            ish=g.ish,
+            isw=g.isw,
+            osh=g.osh,
+            osw=g.osw,
+            kH=g.kH,
+            kW=g.kW,
+            sh=g.sh,
+            sw=g.sw,
+            dh=g.dh,
+            dw=g.dw,
+            pl=g.pl,
+            Ho=g.Ho,
+            Wo=g.Wo,
+            fill=float(fill),
+            R=plan.rows,
+            xa=plan.strip_left,
+            xb=plan.strip_right,
+        ),
         plan.n_threads,
     )
 

@@ -76,3 +76,6 @@ NAMES: Tuple[str, ...] = tuple(t.name for t in TARGETS)
 
 #: Targets by name.
 BY_NAME: Dict[str, Target] = {t.name: t for t in TARGETS}
+
+#: The target that every CPU of the architecture runs (no ``cpu_level``).
+BASELINE: str = next(t.name for t in TARGETS if not t.cpu_level)

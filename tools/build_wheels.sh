@@ -5,7 +5,7 @@
 #   2. a wheel built from that sdist (python -m build: sdist, then wheel from it);
 #   3. the wheel repaired by auditwheel into a manylinux wheel that bundles the
 #      OpenMP runtime (libgomp), then `auditwheel show`;
-#   4. the sdist's file list checked (no generated .c/.pyx, no binaries) and the
+#   4. the sdist's file list checked (no generated .c/.pyx/.pxi, no binaries) and the
 #      sizes printed.
 #
 # Usage: tools/build_wheels.sh [OUTDIR]     (default: dist/ in the repository)
@@ -72,14 +72,17 @@ section "sdist contents"
 tar tzf "$sdist" | sort | tee "$work/sdist-files.txt"
 # what must be there ...
 for want in '/setup.py' '/pyproject.toml' '/MANIFEST.in' '/README.md' '/LICENSE' \
-        '/cyconv/_kernels/_kernels.pyx.tp' '/cyconv/_kernels/_cpu.pyx' \
-        '/cyconv/_kernels/kernels.h' '/cyconv/_version.py' '/cyconv/py.typed' \
+        '/cyconv/_kernels/_kernels.pyx.tp' '/cyconv/_kernels/_common.pxi.tp' \
+        '/cyconv/_kernels/_mixing.pxi.tp' '/cyconv/_kernels/_planes.pxi.tp' \
+        '/cyconv/_kernels/_pointwise.pxi.tp' '/cyconv/_kernels/_render.py' \
+        '/cyconv/_kernels/_cpu.pyx' '/cyconv/_kernels/kernels.h' '/cyconv/_targets.py' \
+        '/cyconv/_version.py' '/cyconv/py.typed' \
         '/cyconv/bench/suite.json' '/tests/conftest.py' '/benchmarks/conftest.py'; do
     grep -q -- "^cyconv-[^/]*${want}\$" "$work/sdist-files.txt" \
         || { echo "ERROR: sdist lacks ${want#/}" >&2; exit 1; }
 done
 # ... and what must not
-if grep -E '\.(c|cpp|so|pyd|dll|dylib|o|obj|pyc|html)$|/_k_[a-z0-9]+\.pyx$|__pycache__|/build/|/dist/' \
+if grep -E '\.(c|cpp|so|pyd|dll|dylib|o|obj|pyc|html|pxi)$|/_k_[a-z0-9]+\.pyx$|__pycache__|/build/|/dist/' \
         "$work/sdist-files.txt"; then
     echo "ERROR: the sdist holds generated or built files (above)" >&2
     exit 1

@@ -12,7 +12,8 @@
 #      runs (CYCONV_SIMD=<v>): the whole suite for the default (best) variant -
 #      its variant-parametrised tests run every variant anyway - and, for each
 #      other variant, the tests that are not parametrised over variants (they
-#      run on the forced default): -k "not baseline and not avx2 and not avx512";
+#      run on the forced default): -k "not baseline and not avx2 and not avx512"
+#      (the variants: the targets' table, cyconv/_targets.py);
 #   5. python -m cyconv check; every variant the CPU lacks fails cleanly with the
 #      "lacks" error and is never imported; the baseline module's compile flags
 #      hold no -march but x86-64; no -march=native in any module; objdump: the
@@ -127,12 +128,19 @@ assert not where.startswith(repo + os.sep), "imported from the source tree"
 PY
 "$vpy" -m cyconv info
 
+# the targets' table: every variant (best first), the baseline, the others
+read -r -a all_variants <<<"$("$vpy" -c 'from cyconv._targets import NAMES; print(*NAMES)')"
+baseline="$("$vpy" -c 'from cyconv._targets import BASELINE; print(BASELINE)')"
+no_variant="$("$vpy" -c 'from cyconv._targets import NAMES; print(" and ".join("not " + n for n in NAMES))')"
+echo "variants of the targets' table: ${all_variants[*]} (baseline: $baseline)"
+
 # ---------------------------------------------------------------------------
 section "4. test suite against the installed wheel, per SIMD variant"
 read -r -a variants <<<"$("$vpy" -c 'import cyconv._dispatch as d; print(*d.variants())')"
 echo "variants this CPU runs (best first): ${variants[*]}"
 echo "CPU flags: $(grep -m1 -o -w -E 'avx2|avx512f' /proc/cpuinfo | sort -u | tr '\n' ' ' || true)"
-[[ "${variants[-1]}" == baseline ]] || fail "baseline is not among the variants"
+echo "CPU levels: $("$vpy" -c 'from cyconv._kernels import _cpu; print(_cpu.features(), "by", _cpu.DETECTION)')"
+[[ "${variants[-1]}" == "$baseline" ]] || fail "$baseline is not among the variants"
 for v in "${variants[@]}"; do
     t0=$SECONDS
     if [[ "$v" == "${variants[0]}" ]]; then
@@ -142,7 +150,7 @@ for v in "${variants[@]}"; do
     else
         echo "--- CYCONV_SIMD=$v: the tests not parametrised over variants"
         CYCONV_SIMD="$v" "$vpy" -m pytest "$repo/tests" -q -x -p no:cacheprovider \
-            -k "not baseline and not avx2 and not avx512" "${extra_pytest[@]}"
+            -k "$no_variant" "${extra_pytest[@]}"
     fi
     timings+=("$(printf '%4ds    pytest CYCONV_SIMD=%s' "$((SECONDS - t0))" "$v")")
 done
@@ -153,10 +161,10 @@ section "5. self-check, variant safety, compile flags, instructions"
 
 echo "--- CYCONV_SIMD=<v> python -m cyconv info, for every variant"
 cpu_has() {  # does the CPU (as cyconv detects it) run variant $1?
-    [[ "$1" == baseline ]] && return 0
-    "$vpy" -c "import sys; from cyconv._kernels import _cpu; sys.exit(0 if _cpu.features()['$1'] else 1)"
+    "$vpy" -c "import sys; from cyconv._kernels import _cpu; from cyconv._targets import BY_NAME
+sys.exit(0 if _cpu.supports(BY_NAME['$1'].cpu_level) else 1)"
 }
-for v in baseline avx2 avx512; do
+for v in "${all_variants[@]}"; do
     set +e
     out="$(CYCONV_SIMD="$v" "$vpy" -m cyconv info 2>&1)"
     rc=$?
@@ -175,7 +183,8 @@ echo "--- which kernel modules get imported"
 "$vpy" - <<'PY'
 import subprocess, sys
 from cyconv._kernels import _cpu
-runs = dict(_cpu.features(), baseline=True)
+from cyconv._targets import TARGETS
+runs = {t.name: _cpu.supports(t.cpu_level) for t in TARGETS}
 listing = ("import sys; print(*sorted(m.rsplit('_k_', 1)[1] for m in sys.modules "
            "if m.startswith('cyconv._kernels._k_')))")
 cases = {
@@ -193,13 +202,16 @@ for what, code in cases.items():
 PY
 
 echo "--- compile flags"
-CYCONV_SIMD=baseline "$vpy" - <<'PY'
+CYCONV_SIMD="$baseline" "$vpy" - <<'PY'
 import re
 import cyconv
+from cyconv._targets import BASELINE, BY_NAME
 flags = cyconv.show_config(print_=False)["compile_flags"]
-print(f"baseline compile_flags: {flags}")
+print(f"{BASELINE} compile_flags: {flags}")
 march = re.findall(r"-march=(\S+)", flags)
-assert march == ["x86-64"], f"baseline built with -march {march}, not only x86-64"
+want = re.findall(r"-march=(\S+)", " ".join(BY_NAME[BASELINE].flags))
+assert want == ["x86-64"], f"the table gives the baseline -march {want}"
+assert march == want, f"{BASELINE} built with -march {march}, not only {want}"
 assert "native" not in flags
 PY
 unpacked="$work/unpacked"
@@ -215,13 +227,15 @@ if command -v objdump >/dev/null 2>&1; then
         objdump -d --no-show-raw-insn "$1" \
             | grep -cE '%[yz]mm[0-9]|^ *[0-9a-f]+:[[:space:]]+v[a-z0-9]+[[:space:]]' || true
     }
-    for mod in _k_baseline _cpu; do
+    for mod in "_k_$baseline" _cpu; do
         so="$(ls "$unpacked"/cyconv/_kernels/"$mod".*.so)"
         n="$(avx_count "$so")"
         echo "$mod: $n AVX instructions"
         [[ "$n" == 0 ]] || fail "$mod holds AVX instructions"
     done
-    for mod in _k_avx2 _k_avx512; do  # the control: the same grep finds them here
+    for v in "${all_variants[@]}"; do  # the control: the same grep finds them here
+        [[ "$v" == "$baseline" ]] && continue
+        mod="_k_$v"
         so="$(ls "$unpacked"/cyconv/_kernels/"$mod".*.so 2>/dev/null || true)"
         if [[ -n "$so" ]]; then
             n="$(avx_count "$so")"

@@ -167,8 +167,9 @@ for name in _dispatch.variants():
     e = np.empty(0, np.float32)
     i = np.zeros(0, np.intp)
     try:
-        k.conv_planes_f32(e, e, e, e, i, i, i, i, i, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                          0, 1, 1, 0.0, 1, 1, 1, 1)
+        geom = dict(H=1, W=1, ish=1, isw=1, osh=1, osw=1, kH=1, kW=1, sh=1, sw=1, dh=1,
+                    dw=1, pl=0, Ho=1, Wo=1, fill=0.0, R=1, xa=1, xb=1)
+        k.conv_planes_f32(e, e, e, e, i, i, i, i, i, geom, 1)
         print(f"  {name}: NO Cython bounds checks")
         bad.append(name + " boundscheck")
     except IndexError as exc:
