@@ -30,11 +30,11 @@ Environment switches:
 ``CYCONV_BUILD_JOBS=N`` compile up to N extensions at once (default: the
                         number of CPUs; ``build_ext -j N`` overrides it).
 """
+
 import os
 import runpy
 import shlex
 import shutil
-import sys
 import tempfile
 import textwrap
 import warnings
@@ -64,8 +64,9 @@ X86_64_PROBE = textwrap.dedent("""
 """)
 # __builtin_cpu_supports with the targets' x86-64 levels (GCC >= 12 knows them)
 CPU_LEVEL_PROBE = "int main(void) {\n    __builtin_cpu_init();\n    return %s;\n}\n" % (
-    " + ".join(f'__builtin_cpu_supports("{t.cpu_level}")' for t in TARGETS.values()
-               if t.cpu_level) or "0")
+    " + ".join(f'__builtin_cpu_supports("{t.cpu_level}")' for t in TARGETS.values() if t.cpu_level)
+    or "0"
+)
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>
     int main(void) {
@@ -103,7 +104,7 @@ class BuildExt(build_ext):
             try:
                 jobs = int(jobs) if jobs else (os.cpu_count() or 1)
             except ValueError:
-                raise SystemExit(f"CYCONV_BUILD_JOBS must be an integer, not {jobs!r}")
+                raise SystemExit(f"CYCONV_BUILD_JOBS must be an integer, not {jobs!r}") from None
             self.parallel = jobs if jobs > 1 else None
 
     # ----------------------------------------------------------------- probes
@@ -121,8 +122,9 @@ class BuildExt(build_ext):
                 extra = list(link_flags if link_flags is not None else flags)
                 if self.compiler.compiler_type != "msvc":
                     extra += shlex.split(os.environ.get("LDFLAGS", ""))
-                self.compiler.link_executable(objs, os.path.join(tmp, "probe"),
-                                              extra_postargs=extra)
+                self.compiler.link_executable(
+                    objs, os.path.join(tmp, "probe"), extra_postargs=extra
+                )
             return True
         except Exception:
             return False
@@ -144,10 +146,12 @@ class BuildExt(build_ext):
     def _cpu_levels(self, flags):
         """Whether ``__builtin_cpu_supports`` takes the targets' levels (memoised)."""
         if "_cyconv_levels" not in self.__dict__:
-            self._cyconv_levels = self._try_compile(CPU_LEVEL_PROBE, flags, link=True,
-                                                    link_flags=[])
-            print(f"cyconv: CPU detection by "
-                  f"{'x86-64 level' if self._cyconv_levels else 'feature'}")
+            self._cyconv_levels = self._try_compile(
+                CPU_LEVEL_PROBE, flags, link=True, link_flags=[]
+            )
+            print(
+                f"cyconv: CPU detection by {'x86-64 level' if self._cyconv_levels else 'feature'}"
+            )
         return self._cyconv_levels
 
     def _openmp_flags(self):
@@ -167,7 +171,9 @@ class BuildExt(build_ext):
         for cflags, lflags in candidates:
             if self._try_compile(OPENMP_PROBE, cflags, link=True, link_flags=lflags):
                 return cflags, lflags
-        warnings.warn("cyconv: the compiler does not support OpenMP; building serial kernels")
+        warnings.warn(
+            "cyconv: the compiler does not support OpenMP; building serial kernels", stacklevel=2
+        )
         return [], []
 
     # ------------------------------------------------------------- generation
@@ -205,21 +211,27 @@ class BuildExt(build_ext):
             else:
                 module = f"_k_{ext.cy_target}"
                 # one directory per target: its .pyx and the .pxi files it includes
-                pyx = RENDER["render"](module, ext.cy_target, TARGETS[ext.cy_target].tiles,
-                                       os.path.join(gen, module))
+                pyx = RENDER["render"](
+                    module, ext.cy_target, TARGETS[ext.cy_target].tiles, os.path.join(gen, module)
+                )
                 ext.sources = [pyx]
         jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 0
         directives = cython_directives()
         # the .c files do not record the directives: regenerate them when these change
         _, changed = self._stamp("cython-directives.txt", repr(sorted(directives.items())))
-        opts = dict(compiler_directives=directives, quiet=True,
-                    force=bool(self.force) or changed, nthreads=jobs)
+        opts = dict(
+            compiler_directives=directives,
+            quiet=True,
+            force=bool(self.force) or changed,
+            nthreads=jobs,
+        )
         # the rendered .pyx already lie in the build tree, and their .c goes beside
         # them; build_dir sends the .c of _cpu.pyx there too, not into the package
         kernels = [e for e in exts if e.cy_target is not None]
         others = [e for e in exts if e.cy_target is None]
-        out = (cythonize(kernels, **opts) if kernels else []) + \
-              (cythonize(others, build_dir=gen, **opts) if others else [])
+        out = (cythonize(kernels, **opts) if kernels else []) + (
+            cythonize(others, build_dir=gen, **opts) if others else []
+        )
         by_name = {new.name: new for new in out}
         for ext in exts:
             ext.sources = by_name[ext.name].sources
@@ -249,9 +261,12 @@ class BuildExt(build_ext):
             isa = list(TARGETS[target or BASELINE].flags) if (x86_64 and not msvc) else []
             if isa and not self._accepts(isa):
                 if target in (None, BASELINE):
-                    raise SystemExit(f"cyconv: the compiler rejects {isa}, which the "
-                                     f"baseline kernels need")
-                warnings.warn(f"cyconv: the compiler rejects {isa}; skipping {ext.name}")
+                    raise SystemExit(
+                        f"cyconv: the compiler rejects {isa}, which the baseline kernels need"
+                    )
+                warnings.warn(
+                    f"cyconv: the compiler rejects {isa}; skipping {ext.name}", stacklevel=2
+                )
                 continue
             flags = common + isa + omp_c
             ext.extra_compile_args = flags
@@ -259,7 +274,7 @@ class BuildExt(build_ext):
             if target is not None:
                 ext.define_macros = [
                     ("CY_VBYTES", str(TARGETS[target].vector_bytes if x86_64 else 16)),
-                    ("CY_COMPILE_FLAGS", '"%s"' % " ".join(flags)),
+                    ("CY_COMPILE_FLAGS", '"{}"'.format(" ".join(flags))),
                 ]
             elif x86_64 and not msvc:
                 ext.define_macros = [("CY_CPU_LEVELS", "1" if self._cpu_levels(isa) else "0")]
@@ -267,9 +282,17 @@ class BuildExt(build_ext):
         self.extensions[:] = keep
         self._generate_sources(keep)
         for ext in keep:
-            stamp, _ = self._stamp(f"{ext.name}.txt", repr(
-                (ext.extra_compile_args, ext.extra_link_args, ext.define_macros,
-                 sorted(cython_directives().items()))))
+            stamp, _ = self._stamp(
+                f"{ext.name}.txt",
+                repr(
+                    (
+                        ext.extra_compile_args,
+                        ext.extra_link_args,
+                        ext.define_macros,
+                        sorted(cython_directives().items()),
+                    )
+                ),
+            )
             ext.depends = sorted(set(ext.depends) | {HEADER, stamp})
         super().build_extensions()
 
@@ -284,8 +307,12 @@ def extensions():
     cpu.cy_target, cpu.cy_source = None, os.path.join(KDIR, "_cpu.pyx")
     exts = [cpu]
     for name in TARGETS:
-        ext = Extension(f"cyconv._kernels._k_{name}", TEMPLATES[:1], include_dirs=[KDIR],
-                        depends=TEMPLATES + [HEADER])
+        ext = Extension(
+            f"cyconv._kernels._k_{name}",
+            TEMPLATES[:1],
+            include_dirs=[KDIR],
+            depends=TEMPLATES + [HEADER],
+        )
         ext.cy_target, ext.cy_source = name, TEMPLATES[0]
         exts.append(ext)
     return exts

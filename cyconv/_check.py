@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from ._functions import conv2d, convolve2d, correlate2d
 from ._validate import conv_geometry
 
 # (N, C, H, W, O, k, stride, padding, dilation, groups, padding_mode, layout)
-CONV_CASES = [
+CONV_CASES: List[Tuple[Any, ...]] = [
     (2, 3, 17, 19, 8, 3, 1, 1, 1, 1, "zeros", "NCHW"),
     (1, 16, 12, 13, 33, 3, 2, "same", 1, 1, "reflect", "NCHW"),
     (2, 8, 11, 9, 12, 5, (1, 2), ((2, 1), (0, 3)), (2, 1), 2, "replicate", "NHWC"),
@@ -23,7 +23,7 @@ CONV_CASES = [
     (1, 3, 15, 15, 5, 7, 2, 3, 1, 1, "zeros", "NHWC"),
 ]
 
-FILTER_CASES = [  # (image shape, kernel shape, mode, boundary, fillvalue)
+FILTER_CASES: List[Tuple[Any, ...]] = [  # (image shape, kernel shape, mode, boundary, fillvalue)
     ((31, 29), (3, 3), "same", "fill", 0.0),
     ((20, 23), (4, 6), "full", "wrap", 0.0),
     ((18, 18), (5, 2), "valid", "symm", 0.0),
@@ -127,12 +127,12 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                 FILTER_CASES, (np.float32, np.float64)
             ):
                 a = rng.standard_normal(ish)
-                k = rng.standard_normal(ksh)
+                kern = rng.standard_normal(ksh)
                 for name, ours, theirs in (
                     ("correlate2d", correlate2d, corr2),
                     ("convolve2d", convolve2d, conv2),
                 ):
-                    a_, k_ = a.astype(dtype), k.astype(dtype)
+                    a_, k_ = a.astype(dtype), kern.astype(dtype)
                     got = ours(a_, k_, mode, bnd, fv, n_threads=2)
                     want, scale = theirs(a_, k_, mode, bnd, fv)
                     err = testing.max_relative_error(got, want, scale)

@@ -1,4 +1,5 @@
 """Build and runtime configuration report."""
+
 from __future__ import annotations
 
 import platform

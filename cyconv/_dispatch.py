@@ -6,6 +6,7 @@ targets of :mod:`cyconv._targets` (``baseline``, ``avx2`` = x86-64-v3,
 bound; ``CYCONV_SIMD`` forces one. A variant whose instructions the CPU lacks
 is never imported.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,4 @@
-"""Tolerances and oracles for checking convolution results, in the spirit of :mod:`numpy.testing`.
+"""Tolerances and oracles for checking convolution results, in the spirit of ``numpy.testing``.
 
 One rule serves ``python -m cyconv check``, the test suite and the
 benchmarks: a result computed in float32 or float64 is compared with a
@@ -24,7 +24,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -77,8 +77,13 @@ def result_dtype(*arrays: Any) -> np.dtype:
     return _args.compute_dtype(*[(np.asarray(a), "operand") for a in arrays if a is not None])
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray,
-                 dtype: Optional[np.dtype] = None, context: str = "") -> None:
+def assert_close(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    scale: np.ndarray,
+    dtype: Optional[np.dtype] = None,
+    context: str = "",
+) -> None:
     """Assert ``|actual - expected| <= RTOL[dtype] * scale`` elementwise.
 
     ``expected`` is a float64 ground truth and ``scale`` the magnitude scale of
@@ -87,7 +92,8 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray,
     """
     dtype = np.dtype(dtype if dtype is not None else actual.dtype)
     assert actual.shape == expected.shape, (
-        f"shape {actual.shape} != expected {expected.shape} {context}")
+        f"shape {actual.shape} != expected {expected.shape} {context}"
+    )
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     nan_a, nan_e = np.isnan(a), np.isnan(e)
@@ -119,7 +125,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray,
         )
 
 
-def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any):
+def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any) -> Tuple[np.ndarray, np.ndarray]:
     """Float64 ground truth of ``conv2d`` and its magnitude scale, from the reference."""
     ref = reference
     x64 = np.asarray(x).astype(np.float64)
@@ -127,13 +133,18 @@ def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any):
     b64 = None if b is None else np.asarray(b).astype(np.float64)
     expected = ref.conv2d(x64, w64, b64, **kwargs)
     with np.errstate(invalid="ignore"):
-        scale = ref.conv2d(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64),
-                           **kwargs)
+        scale = ref.conv2d(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64), **kwargs)
     return expected, scale
 
 
-def filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
-                 boundary: str = "fill", fillvalue: float = 0):
+def filter_truth(
+    fn_name: str,
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+) -> Tuple[np.ndarray, np.ndarray]:
     """Float64 ground truth of ``correlate2d``/``convolve2d`` and its magnitude scale.
 
     The counterpart of :func:`conv_truth` for the 2-D filters, from
@@ -175,8 +186,14 @@ def assert_conv(actual: np.ndarray, x: Any, w: Any, b: Any = None, **kwargs: Any
     assert_close(actual, expected, scale, want, context=shapes)
 
 
-def scipy_filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
-                       boundary: str = "fill", fillvalue: float = 0):
+def scipy_filter_truth(
+    fn_name: str,
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+) -> Tuple[np.ndarray, np.ndarray]:
     """``scipy.signal.correlate2d``/``convolve2d`` in float64 over broadcast stacks.
 
     Returns the ground truth and its magnitude scale (the same filter on
@@ -190,11 +207,17 @@ def scipy_filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
     lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
     a_b = np.broadcast_to(a, lead + a.shape[-2:])
     k_b = np.broadcast_to(k, lead + k.shape[-2:])
-    out = scale = None
+    out: Optional[np.ndarray] = None
+    scale = np.empty(0)
     for idx in np.ndindex(*lead):
         r = fn(a_b[idx], k_b[idx], mode=mode, boundary=boundary, fillvalue=fillvalue)
-        s = fn(np.abs(a_b[idx]), np.abs(k_b[idx]), mode=mode, boundary=boundary,
-               fillvalue=abs(fillvalue))
+        s = fn(
+            np.abs(a_b[idx]),
+            np.abs(k_b[idx]),
+            mode=mode,
+            boundary=boundary,
+            fillvalue=abs(fillvalue),
+        )
         if out is None:
             out = np.empty(lead + r.shape)
             scale = np.empty(lead + r.shape)
@@ -207,14 +230,23 @@ def scipy_filter_truth(fn_name: str, in1: Any, in2: Any, mode: str = "full",
     return out, scale
 
 
-def assert_filter(actual: np.ndarray, fn_name: str, in1: Any, in2: Any, mode: str = "full",
-                  boundary: str = "fill", fillvalue: float = 0) -> None:
+def assert_filter(
+    actual: np.ndarray,
+    fn_name: str,
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: float = 0,
+) -> None:
     """Check a ``cyconv.correlate2d``/``convolve2d`` result against SciPy in float64."""
     want = result_dtype(in1, in2)
     assert actual.dtype == want, f"dtype {actual.dtype} != {want}"
     expected, scale = scipy_filter_truth(fn_name, in1, in2, mode, boundary, fillvalue)
-    context = (f"({fn_name} in1 {np.shape(in1)}, in2 {np.shape(in2)}, mode={mode!r}, "
-               f"boundary={boundary!r}, fillvalue={fillvalue!r})")
+    context = (
+        f"({fn_name} in1 {np.shape(in1)}, in2 {np.shape(in2)}, mode={mode!r}, "
+        f"boundary={boundary!r}, fillvalue={fillvalue!r})"
+    )
     assert_close(actual, expected, scale, want, context=context)
 
 
@@ -226,8 +258,16 @@ def _dilate(w: np.ndarray, dh: int, dw: int) -> np.ndarray:
     return out
 
 
-def scipy_conv2d(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0),
-                 dilation=(1, 1), groups: int = 1, np_mode: str = "constant") -> np.ndarray:
+def scipy_conv2d(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    stride: Tuple[int, int] = (1, 1),
+    pads: Tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: Tuple[int, int] = (1, 1),
+    groups: int = 1,
+    np_mode: str = "constant",
+) -> np.ndarray:
     """conv2d (NCHW, batched) built from ``np.pad`` and ``scipy.signal.correlate``.
 
     Independent of :mod:`cyconv.reference`: each output channel is a 3-D
@@ -236,13 +276,24 @@ def scipy_conv2d(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0)
     float64 with ``method="direct"``: :func:`scipy_correlate_loop` with its
     defaults.
     """
-    return scipy_correlate_loop(x, w, b, stride, pads, dilation, groups, np_mode,
-                                method="direct", dtype=np.float64)
+    return scipy_correlate_loop(
+        x, w, b, stride, pads, dilation, groups, np_mode, method="direct", dtype=np.float64
+    )
 
 
-def scipy_correlate_loop(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 0, 0, 0),
-                         dilation=(1, 1), groups: int = 1, np_mode: str = "constant", *,
-                         method: str = "direct", dtype: Any = np.float64) -> np.ndarray:
+def scipy_correlate_loop(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    stride: Tuple[int, int] = (1, 1),
+    pads: Tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: Tuple[int, int] = (1, 1),
+    groups: int = 1,
+    np_mode: str = "constant",
+    *,
+    method: str = "direct",
+    dtype: Any = np.float64,
+) -> np.ndarray:
     """conv2d as a loop of ``scipy.signal.correlate`` calls, in ``dtype`` with ``method``.
 
     The computation of :func:`scipy_conv2d` (which is this function with its
@@ -282,7 +333,8 @@ def scipy_correlate_loop(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 
     w = np.asarray(w, dtype=dtype)
     sh, sw = stride
     pt, pb, pl, pr = pads
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=np_mode)
+    mode: Any = np_mode  # a numpy.pad mode name
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=mode)
     N, C = x.shape[:2]
     O, Cg = w.shape[:2]
     Og = O // groups
@@ -293,8 +345,9 @@ def scipy_correlate_loop(x: Any, w: Any, b: Any = None, stride=(1, 1), pads=(0, 
     for n in range(N):
         for o in range(O):
             g = o // Og
-            full = scipy.signal.correlate(xp[n, g * Cg:(g + 1) * Cg], wd[o], mode="valid",
-                                          method=method)
+            full = scipy.signal.correlate(
+                xp[n, g * Cg : (g + 1) * Cg], wd[o], mode="valid", method=method
+            )
             out[n, o] = full[0, ::sh, ::sw][:Ho, :Wo]
     if b is not None:
         out += np.asarray(b, dtype=dtype)[:, None, None]

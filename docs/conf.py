@@ -9,6 +9,7 @@ The API reference is generated from the docstrings of the installed cyconv
 (autodoc, autosummary and numpydoc); the guide and the limits page are
 Markdown read by MyST.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -56,7 +57,7 @@ myst_fence_as_directive = ["pycon"]
 
 # -- API reference ------------------------------------------------------------
 autosummary_generate = False
-autodoc_typehints = "none"        # the numpydoc sections give the types in words
+autodoc_typehints = "none"  # the numpydoc sections give the types in words
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -2,6 +2,7 @@
 
 Tolerances and oracles are :mod:`cyconv.testing`, imported by the tests directly.
 """
+
 from __future__ import annotations
 
 import os

@@ -2,6 +2,7 @@
 
 Nothing here times anything or depends on the speed of the machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,21 @@ from cyconv.bench.suite import Layer, ground_truth
 #: One small layer: cyconv and the NumPy peer (always installed) only.
 TINY_SUITE = {
     "layers": [
-        {"name": "tiny 3x3", "N": 1, "C": 4, "H": 12, "W": 10, "O": 6, "k": 3, "stride": 1,
-         "padding": 1, "dilation": 1, "groups": 1, "dtype": "float32",
-         "peers": ["numpy_im2col"]},
+        {
+            "name": "tiny 3x3",
+            "N": 1,
+            "C": 4,
+            "H": 12,
+            "W": 10,
+            "O": 6,
+            "k": 3,
+            "stride": 1,
+            "padding": 1,
+            "dilation": 1,
+            "groups": 1,
+            "dtype": "float32",
+            "peers": ["numpy_im2col"],
+        },
     ]
 }
 
@@ -40,9 +53,14 @@ def test_every_layer_has_the_gflop_of_cyconv_output_shape():
     layers = load_suite()
     assert layers
     for layer in layers:
-        shape = cyconv.output_shape(layer.input_shape, layer.weight_shape, stride=layer.stride,
-                                    padding=layer.padding, dilation=layer.dilation,
-                                    groups=layer.groups)
+        shape = cyconv.output_shape(
+            layer.input_shape,
+            layer.weight_shape,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+        )
         assert layer.output_shape == shape
         n, o, ho, wo = shape
         taps = (layer.C // layer.groups) * layer.k * layer.k
@@ -50,12 +68,15 @@ def test_every_layer_has_the_gflop_of_cyconv_output_shape():
         assert systems_for(layer)[0].name == "cyconv"  # every peer key is known
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"colour": "red"}, "unknown keys"),
-    ({"groups": 2, "C": 3, "O": 2}, "divisible by groups"),
-    ({"dtype": "float16"}, "dtype"),
-    ({"k": 15, "padding": 0}, "suite layer 'layer'"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"colour": "red"}, "unknown keys"),
+        ({"groups": 2, "C": 3, "O": 2}, "divisible by groups"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"k": 15, "padding": 0}, "suite layer 'layer'"),
+    ],
+)
 def test_bad_layers_are_rejected(spec, message):
     with pytest.raises(ValueError, match=message):
         _layer(**spec)
@@ -124,15 +145,40 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     suite = tmp_path / "suite.json"
     suite.write_text(json.dumps(TINY_SUITE))
     out = tmp_path / "out"
-    argv = ["bench", "--suite", str(suite), "--layers", "tiny", "--quick", "--repeats", "1",
-            "--max-time", "0.01", "--threads", "1", "--peers", "numpy_im2col",
-            "--output", str(out)]
+    argv = [
+        "bench",
+        "--suite",
+        str(suite),
+        "--layers",
+        "tiny",
+        "--quick",
+        "--repeats",
+        "1",
+        "--max-time",
+        "0.01",
+        "--threads",
+        "1",
+        "--peers",
+        "numpy_im2col",
+        "--output",
+        str(out),
+    ]
     assert cyconv_main(argv) == 0
     printed = capsys.readouterr().out
 
     report = json.loads((out / "cyconv_bench.json").read_text())
-    assert {"command", "date", "settings", "machine", "layers", "matmul", "results",
-            "summary", "missing", "not_applicable"} <= set(report)
+    assert {
+        "command",
+        "date",
+        "settings",
+        "machine",
+        "layers",
+        "matmul",
+        "results",
+        "summary",
+        "missing",
+        "not_applicable",
+    } <= set(report)
     assert report["settings"]["repeats"] == 1 and report["settings"]["threads"] == [1]
     assert [layer["name"] for layer in report["layers"]] == ["tiny 3x3"]
     records = {r["system"]: r for r in report["results"]}
@@ -150,8 +196,9 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert markdown.rstrip("\n") in printed
     lines = markdown.splitlines()
     header = next(line for line in lines if line.startswith("| layer |"))
-    assert header == ("| layer | GFLOP | cyconv | NumPy im2col | cyconv / best peer "
-                      "| cyconv % of matmul |")
+    assert header == (
+        "| layer | GFLOP | cyconv | NumPy im2col | cyconv / best peer | cyconv % of matmul |"
+    )
     row = next(line for line in lines if line.startswith("| tiny 3x3 |"))
     assert row.count("|") == header.count("|")
     assert "(NumPy im2col)" in row

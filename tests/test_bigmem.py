@@ -13,6 +13,7 @@ Each test needs about 8.1 GiB of free memory (it skips when
 
     CYCONV_BIGMEM=1 pytest tests/test_bigmem.py -v
 """
+
 from __future__ import annotations
 
 import gc
@@ -80,8 +81,7 @@ def test_input_beyond_2_31_elements(path):
     elif path == "mix-nchw":
         xs, ws, kw = (1, 2, 32800, 32800), (3, 2, 3, 3), dict(stride=8, padding=1)
     elif path == "mix-nhwc":
-        xs, ws, kw = (1, 32800, 32800, 2), (3, 2, 3, 3), dict(stride=8, padding=1,
-                                                               layout="NHWC")
+        xs, ws, kw = (1, 32800, 32800, 2), (3, 2, 3, 3), dict(stride=8, padding=1, layout="NHWC")
     else:
         xs, ws, kw = (1, 2, 32800, 32800), (3, 2, 3, 3), dict(stride=8)
     n = int(np.prod(xs))
@@ -113,8 +113,10 @@ def test_input_beyond_2_31_elements(path):
                 for kh in range(ws[2]):
                     for kwi in range(ws[3]):
                         r, c = r0 + kh, c0 + kwi
-                        if not (0 <= r < (xs[1] if nhwc else xs[2])
-                                and 0 <= c < (xs[2] if nhwc else xs[3])):
+                        if not (
+                            0 <= r < (xs[1] if nhwc else xs[2])
+                            and 0 <= c < (xs[2] if nhwc else xs[3])
+                        ):
                             continue
                         for ci in range(ws[1]):
                             ch = g * ws[1] + ci
@@ -151,8 +153,14 @@ def test_output_beyond_2_31_elements(path):
     _need(1025 * 2048 * 1024 * 4)
     got = cyconv.conv2d(x, w, b, layout="NHWC" if nhwc else "NCHW")
     assert got.size > LIMIT
-    for o, i, j in [(1024, 2047, 1023), (1024, 0, 0), (1023, 2047, 1000), (1000, 2000, 3),
-                    (3, 2047, 1023), (0, 0, 0)]:
+    for o, i, j in [
+        (1024, 2047, 1023),
+        (1024, 0, 0),
+        (1023, 2047, 1000),
+        (1000, 2000, 3),
+        (3, 2047, 1023),
+        (0, 0, 0),
+    ]:
         idx = (0, i, j, o) if nhwc else (0, o, i, j)
         xv = x[0, i, j, :] if nhwc else x[0, :, i, j]
         want = float(b[o]) + sum(float(xv[c]) * float(w[o, c, 0, 0]) for c in range(2))

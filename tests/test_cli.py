@@ -1,4 +1,5 @@
 """``python -m cyconv``: the info and check commands."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,8 +10,14 @@ import cyconv
 
 
 def _run(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cyconv", *args], capture_output=True,
-                          text=True, timeout=300, env=dict(env), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "cyconv", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_info_prints_the_variant(child_env):

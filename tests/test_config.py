@@ -1,5 +1,6 @@
 """Build and runtime configuration: ``__version__``, ``show_config`` and the choice of
 SIMD variant."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """cyconv.conv2d against the float64 reference and SciPy; its output shape."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,13 +9,28 @@ import cyconv
 from cyconv import reference, testing
 
 DTYPES = [np.float32, np.float64]
-PADDING_MODES = ["zeros", "constant", "reflect", "replicate", "edge", "circular", "wrap",
-                 "symmetric"]
+PADDING_MODES = [
+    "zeros",
+    "constant",
+    "reflect",
+    "replicate",
+    "edge",
+    "circular",
+    "wrap",
+    "symmetric",
+]
 CANONICAL_MODES = ["zeros", "reflect", "replicate", "circular", "symmetric"]
 ALIASES = {"constant": "zeros", "edge": "replicate", "wrap": "circular"}
-NP_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
-           "replicate": "edge", "edge": "edge", "circular": "wrap", "wrap": "wrap",
-           "symmetric": "symmetric"}
+NP_MODE = {
+    "zeros": "constant",
+    "constant": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "edge": "edge",
+    "circular": "wrap",
+    "wrap": "wrap",
+    "symmetric": "symmetric",
+}
 # (in_channels, out_channels, groups): dense, grouped, depthwise, depthwise x2,
 # single input channel, grouped with 1 channel per group but channel multiplier 3
 GROUPS = [(3, 5, 1), (4, 6, 2), (5, 5, 5), (4, 8, 4), (1, 4, 1), (6, 9, 3), (2, 6, 2)]
@@ -36,9 +52,21 @@ def _layer(rng, dtype, N, C, H, W, O, kH, kW, groups=1, bias=True):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride", [1, 2, (2, 3)])
-@pytest.mark.parametrize("padding", [
-    0, 1, 2, (1, 2), (0, 3), ((0, 1), (2, 0)), ((3, 1), (0, 2)), "valid", "same",
-], ids=repr)
+@pytest.mark.parametrize(
+    "padding",
+    [
+        0,
+        1,
+        2,
+        (1, 2),
+        (0, 3),
+        ((0, 1), (2, 0)),
+        ((3, 1), (0, 2)),
+        "valid",
+        "same",
+    ],
+    ids=repr,
+)
 def test_padding_forms(variant, dtype, stride, padding, rng):
     x, w, b = _layer(rng, dtype, 2, 3, 9, 11, 5, 3, 4)
     got = cyconv.conv2d(x, w, b, stride=stride, padding=padding)
@@ -47,8 +75,11 @@ def test_padding_forms(variant, dtype, stride, padding, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", CANONICAL_MODES)
-@pytest.mark.parametrize("padding,stride", [(1, 1), (((2, 0), (1, 3)), 1), ("same", 1),
-                                            ("same", 2), ((3, 2), (2, 1))], ids=repr)
+@pytest.mark.parametrize(
+    "padding,stride",
+    [(1, 1), (((2, 0), (1, 3)), 1), ("same", 1), ("same", 2), ((3, 2), (2, 1))],
+    ids=repr,
+)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (4, 4, 4)], ids=["dense", "depthwise"])
 def test_padding_modes(variant, dtype, mode, padding, stride, cfg, rng):
     C, O, g = cfg
@@ -65,10 +96,12 @@ def test_padding_mode_aliases(alias, cfg, rng):
     kw = dict(padding=((2, 1), (0, 3)), groups=g)
     np.testing.assert_array_equal(
         cyconv.conv2d(x, w, b, padding_mode=alias, **kw),
-        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw))
+        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw),
+    )
     np.testing.assert_array_equal(
         cyconv.conv2d(x, w, b, padding_mode=alias.upper(), **kw),
-        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw))
+        cyconv.conv2d(x, w, b, padding_mode=ALIASES[alias], **kw),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -106,8 +139,9 @@ def test_groups(variant, dtype, cfg, bias, stride, padding, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kshape", [(1, 1), (2, 2), (3, 3), (5, 5), (1, 7), (7, 1), (4, 6),
-                                    (7, 9)], ids=str)
+@pytest.mark.parametrize(
+    "kshape", [(1, 1), (2, 2), (3, 3), (5, 5), (1, 7), (7, 1), (4, 6), (7, 9)], ids=str
+)
 @pytest.mark.parametrize("padding", [0, 1], ids=repr)
 @pytest.mark.parametrize("cfg", [(4, 6, 1), (4, 4, 4)], ids=["dense", "depthwise"])
 def test_kernel_shapes(variant, dtype, kshape, padding, cfg, rng):
@@ -150,15 +184,19 @@ def test_tails_height(variant, dtype, H, stride, cfg, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", [
-    dict(C=32, O=48, k=3, padding=1),
-    dict(C=32, O=48, k=3, padding=1, stride=2),
-    dict(C=32, O=48, k=3, padding=1, layout="NHWC"),
-    dict(C=32, O=48, k=1, padding=0),
-    dict(C=32, O=32, k=3, padding=1, groups=32),
-    dict(C=32, O=64, k=3, padding=1, groups=32, layout="NHWC"),
-    dict(C=24, O=40, k=5, padding="same", padding_mode="reflect"),
-], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(C=32, O=48, k=3, padding=1),
+        dict(C=32, O=48, k=3, padding=1, stride=2),
+        dict(C=32, O=48, k=3, padding=1, layout="NHWC"),
+        dict(C=32, O=48, k=1, padding=0),
+        dict(C=32, O=32, k=3, padding=1, groups=32),
+        dict(C=32, O=64, k=3, padding=1, groups=32, layout="NHWC"),
+        dict(C=24, O=40, k=5, padding="same", padding_mode="reflect"),
+    ],
+    ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()),
+)
 def test_mid_size_layers(variant, dtype, case, rng):
     case = dict(case)
     C, O, k = case.pop("C"), case.pop("O"), case.pop("k")
@@ -170,26 +208,34 @@ def test_mid_size_layers(variant, dtype, case, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cfg", [
-    dict(C=3, O=4, g=1, stride=1, dilation=1, pads=(0, 0, 0, 0)),
-    dict(C=3, O=4, g=1, stride=(2, 1), dilation=(1, 2), pads=(1, 2, 0, 3)),
-    dict(C=4, O=6, g=2, stride=1, dilation=2, pads=(2, 2, 2, 2)),
-    dict(C=4, O=8, g=4, stride=2, dilation=1, pads=(1, 0, 1, 0)),
-    dict(C=1, O=3, g=1, stride=3, dilation=1, pads=(0, 0, 0, 0)),
-], ids=str)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(C=3, O=4, g=1, stride=1, dilation=1, pads=(0, 0, 0, 0)),
+        dict(C=3, O=4, g=1, stride=(2, 1), dilation=(1, 2), pads=(1, 2, 0, 3)),
+        dict(C=4, O=6, g=2, stride=1, dilation=2, pads=(2, 2, 2, 2)),
+        dict(C=4, O=8, g=4, stride=2, dilation=1, pads=(1, 0, 1, 0)),
+        dict(C=1, O=3, g=1, stride=3, dilation=1, pads=(0, 0, 0, 0)),
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
 def test_vs_scipy_correlate(variant, dtype, cfg, mode, rng):
     C, O, g = cfg["C"], cfg["O"], cfg["g"]
     x, w, b = _layer(rng, dtype, 2, C, 9, 10, O, 3, 3, groups=g)
     s, d, p = cfg["stride"], cfg["dilation"], cfg["pads"]
     padding = ((p[0], p[1]), (p[2], p[3]))
-    got = cyconv.conv2d(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
-                        padding_mode=mode)
-    pair = (lambda v: (v, v) if isinstance(v, int) else v)
-    want = testing.scipy_conv2d(x, w, b, stride=pair(s), pads=p, dilation=pair(d), groups=g,
-                              np_mode=NP_MODE[mode])
-    _, scale = testing.conv_truth(x, w, b, stride=s, padding=padding, dilation=d, groups=g,
-                                padding_mode=mode)
+    got = cyconv.conv2d(x, w, b, stride=s, padding=padding, dilation=d, groups=g, padding_mode=mode)
+
+    def pair(v):
+        return (v, v) if isinstance(v, int) else v
+
+    want = testing.scipy_conv2d(
+        x, w, b, stride=pair(s), pads=p, dilation=pair(d), groups=g, np_mode=NP_MODE[mode]
+    )
+    _, scale = testing.conv_truth(
+        x, w, b, stride=s, padding=padding, dilation=d, groups=g, padding_mode=mode
+    )
     assert got.dtype == dtype
     testing.assert_close(got, want, scale, dtype)
 
@@ -224,19 +270,26 @@ def test_unbatched_input(dtype, cfg, layout, rng):
     kw = dict(stride=(1, 2), padding="same", groups=g, layout=layout)
     got = cyconv.conv2d(x3, w, b, **kw)
     assert got.ndim == 3
-    assert got.shape == cyconv.output_shape(x3.shape, w.shape, (1, 2), "same", 1, g,
-                                            layout=layout)
+    assert got.shape == cyconv.output_shape(x3.shape, w.shape, (1, 2), "same", 1, g, layout=layout)
     testing.assert_conv(got, x3, w, b, **kw)
     np.testing.assert_array_equal(got, cyconv.conv2d(x3[None], w, b, **kw)[0])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cfg", [
-    dict(C=3, O=5), dict(C=4, O=6, groups=2), dict(C=5, O=5, groups=5),
-    dict(C=4, O=8, groups=4), dict(C=1, O=3), dict(C=17, O=33, stride=2, padding="same"),
-    dict(C=6, O=7, dilation=2, padding=2, padding_mode="circular"),
-    dict(C=8, O=16, k=1),
-], ids=str)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(C=3, O=5),
+        dict(C=4, O=6, groups=2),
+        dict(C=5, O=5, groups=5),
+        dict(C=4, O=8, groups=4),
+        dict(C=1, O=3),
+        dict(C=17, O=33, stride=2, padding="same"),
+        dict(C=6, O=7, dilation=2, padding=2, padding_mode="circular"),
+        dict(C=8, O=16, k=1),
+    ],
+    ids=str,
+)
 def test_nhwc_equals_nchw_transposed(dtype, cfg, rng):
     cfg = dict(cfg)
     C, O, k = cfg.pop("C"), cfg.pop("O"), cfg.pop("k", 3)
@@ -277,22 +330,26 @@ def test_empty_batch(dtype, layout, groups):
     assert got.shape == ((0, 8, 3, 4) if layout == "NCHW" else (0, 3, 4, 8))
 
 
-@pytest.mark.parametrize("ishape,wshape,kwargs,want", [
-    ((1, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3), (1, 64, 112, 112)),
-    ((8, 32, 32), (16, 8, 3, 3), dict(stride=2, padding="same"), (16, 16, 16)),
-    ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
-    ((2, 3, 8, 8), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
-    ((2, 3, 9, 10), (4, 3, 2, 4), dict(stride=3, padding="same"), (2, 4, 3, 4)),
-    ((2, 3, 9, 10), (4, 3, 5, 5), dict(padding="same", dilation=2), (2, 4, 9, 10)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding="valid"), (2, 4, 7, 8)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=((1, 0), (0, 2))), (2, 4, 8, 10)),
-    ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=(1, 2), stride=(2, 3)), (2, 4, 5, 4)),
-    ((2, 9, 10, 6), (4, 3, 3, 3), dict(groups=2, layout="NHWC"), (2, 7, 8, 4)),
-    ((9, 10, 6), (6, 1, 3, 3), dict(groups=6, layout="NHWC", padding=1), (9, 10, 6)),
-    ((0, 3, 9, 10), (4, 3, 3, 3), {}, (0, 4, 7, 8)),
-    ((1, 1, 1, 1), (1, 1, 1, 1), {}, (1, 1, 1, 1)),
-    ((1, 1, 5, 5), (1, 1, 5, 5), {}, (1, 1, 1, 1)),
-], ids=str)
+@pytest.mark.parametrize(
+    "ishape,wshape,kwargs,want",
+    [
+        ((1, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3), (1, 64, 112, 112)),
+        ((8, 32, 32), (16, 8, 3, 3), dict(stride=2, padding="same"), (16, 16, 16)),
+        ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
+        ((2, 3, 8, 8), (4, 3, 3, 3), dict(stride=2, padding="same"), (2, 4, 4, 4)),
+        ((2, 3, 9, 10), (4, 3, 2, 4), dict(stride=3, padding="same"), (2, 4, 3, 4)),
+        ((2, 3, 9, 10), (4, 3, 5, 5), dict(padding="same", dilation=2), (2, 4, 9, 10)),
+        ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding="valid"), (2, 4, 7, 8)),
+        ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=((1, 0), (0, 2))), (2, 4, 8, 10)),
+        ((2, 3, 9, 10), (4, 3, 3, 3), dict(padding=(1, 2), stride=(2, 3)), (2, 4, 5, 4)),
+        ((2, 9, 10, 6), (4, 3, 3, 3), dict(groups=2, layout="NHWC"), (2, 7, 8, 4)),
+        ((9, 10, 6), (6, 1, 3, 3), dict(groups=6, layout="NHWC", padding=1), (9, 10, 6)),
+        ((0, 3, 9, 10), (4, 3, 3, 3), {}, (0, 4, 7, 8)),
+        ((1, 1, 1, 1), (1, 1, 1, 1), {}, (1, 1, 1, 1)),
+        ((1, 1, 5, 5), (1, 1, 5, 5), {}, (1, 1, 1, 1)),
+    ],
+    ids=str,
+)
 def test_output_shape_examples(ishape, wshape, kwargs, want):
     got = cyconv.output_shape(ishape, wshape, **kwargs)
     assert isinstance(got, tuple) and got == want
@@ -334,8 +391,18 @@ def _forms(x):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("form", ["strided", "transposed-view", "negative-strides", "fortran",
-                                  "read-only", "big-endian", "list"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "strided",
+        "transposed-view",
+        "negative-strides",
+        "fortran",
+        "read-only",
+        "big-endian",
+        "list",
+    ],
+)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 def test_input_forms(dtype, form, cfg, rng):
     C, O, g = cfg
@@ -373,24 +440,28 @@ def test_inputs_not_modified(rng):
         np.testing.assert_array_equal(a, c)
 
 
-@pytest.mark.parametrize("xdt,wdt,bdt,want", [
-    (np.float32, np.float32, None, np.float32),
-    (np.float64, np.float64, None, np.float64),
-    (np.float32, np.float64, None, np.float64),
-    (np.float64, np.float32, None, np.float64),
-    (np.float32, np.float32, np.float32, np.float32),
-    (np.float64, np.float64, np.float64, np.float64),
-    (np.float16, np.float16, None, np.float32),
-    (np.float16, np.float32, np.float32, np.float32),
-    (np.float32, np.float16, None, np.float32),
-    (np.float16, np.float64, None, np.float64),
-    (np.int32, np.int32, None, np.float64),
-    (np.int64, np.float32, None, np.float64),
-    (np.uint8, np.uint8, np.int16, np.float64),
-    (np.int8, np.float64, None, np.float64),
-    (np.bool_, np.bool_, None, np.float64),
-    (np.bool_, np.float64, None, np.float64),
-], ids=str)
+@pytest.mark.parametrize(
+    "xdt,wdt,bdt,want",
+    [
+        (np.float32, np.float32, None, np.float32),
+        (np.float64, np.float64, None, np.float64),
+        (np.float32, np.float64, None, np.float64),
+        (np.float64, np.float32, None, np.float64),
+        (np.float32, np.float32, np.float32, np.float32),
+        (np.float64, np.float64, np.float64, np.float64),
+        (np.float16, np.float16, None, np.float32),
+        (np.float16, np.float32, np.float32, np.float32),
+        (np.float32, np.float16, None, np.float32),
+        (np.float16, np.float64, None, np.float64),
+        (np.int32, np.int32, None, np.float64),
+        (np.int64, np.float32, None, np.float64),
+        (np.uint8, np.uint8, np.int16, np.float64),
+        (np.int8, np.float64, None, np.float64),
+        (np.bool_, np.bool_, None, np.float64),
+        (np.bool_, np.float64, None, np.float64),
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng):
     C, O, g = cfg
@@ -406,8 +477,12 @@ def test_dtype_rule(xdt, wdt, bdt, want, cfg, rng):
 
 def test_numpy_integer_arguments(rng):
     x, w, b = _layer(rng, np.float64, 2, 4, 8, 8, 6, 3, 3, groups=2)
-    kw = dict(stride=np.int64(2), padding=(np.int32(1), np.uint8(2)), dilation=np.int16(1),
-              groups=np.int64(2))
+    kw = dict(
+        stride=np.int64(2),
+        padding=(np.int32(1), np.uint8(2)),
+        dilation=np.int16(1),
+        groups=np.int64(2),
+    )
     testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
@@ -423,14 +498,18 @@ def test_layout_case_insensitive(layout, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", [
-    dict(N=2, C=3, O=5, g=1, layout="NCHW"),
-    dict(N=2, C=3, O=5, g=1, layout="NHWC"),
-    dict(N=2, C=4, O=4, g=4, layout="NCHW"),
-    dict(N=2, C=4, O=8, g=4, layout="NHWC"),
-    dict(N=None, C=3, O=5, g=1, layout="NCHW"),
-    dict(N=0, C=3, O=5, g=1, layout="NCHW"),
-], ids=str)
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(N=2, C=3, O=5, g=1, layout="NCHW"),
+        dict(N=2, C=3, O=5, g=1, layout="NHWC"),
+        dict(N=2, C=4, O=4, g=4, layout="NCHW"),
+        dict(N=2, C=4, O=8, g=4, layout="NHWC"),
+        dict(N=None, C=3, O=5, g=1, layout="NCHW"),
+        dict(N=0, C=3, O=5, g=1, layout="NCHW"),
+    ],
+    ids=str,
+)
 def test_out_argument(dtype, case, rng):
     N, C, O, g, layout = case["N"], case["C"], case["O"], case["g"], case["layout"]
     x, w, b = _layer(rng, dtype, N or 1, C, 7, 6, O, 3, 3, groups=g)

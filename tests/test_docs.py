@@ -12,6 +12,7 @@ covers the public API, and its examples run.
   ```` ```pycon ```` blocks and the docstring examples of the API pages.
   These tests are skipped when Sphinx or the extensions are missing.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -29,8 +30,15 @@ DOCS = ROOT / "docs"
 API = DOCS / "api"
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
-PAGES = ["conf.py", "index.md", "guide.md", "limits.md",
-         "api/index.rst", "api/reference.rst", "api/testing.rst"]
+PAGES = [
+    "conf.py",
+    "index.md",
+    "guide.md",
+    "limits.md",
+    "api/index.rst",
+    "api/reference.rst",
+    "api/testing.rst",
+]
 SPHINX_DEPS = ["sphinx", "myst_parser", "numpydoc", "pydata_sphinx_theme"]
 
 
@@ -50,10 +58,16 @@ def _public_modules():
 def _directive_blocks(text: str, name: str):
     """The entries (indented lines, options excluded) of every ``.. name::`` directive."""
     blocks = []
-    for m in re.finditer(rf"^\.\. {re.escape(name)}::[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)",
-                         text, flags=re.M):
-        blocks.append([line.strip() for line in m.group(1).splitlines()
-                       if line.strip() and not line.strip().startswith(":")])
+    for m in re.finditer(
+        rf"^\.\. {re.escape(name)}::[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)", text, flags=re.M
+    ):
+        blocks.append(
+            [
+                line.strip()
+                for line in m.group(1).splitlines()
+                if line.strip() and not line.strip().startswith(":")
+            ]
+        )
     return blocks
 
 
@@ -112,9 +126,24 @@ def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:
         pytest.importorskip(dep, reason=f"{dep} is not installed (pip install '.[docs]')")
     # The commands of CI, run from the repository root.
     return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
-         "-d", str(out / "doctrees"), str(DOCS), str(out / builder)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            builder,
+            "-d",
+            str(out / "doctrees"),
+            str(DOCS),
+            str(out / builder),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -138,7 +167,7 @@ def test_sphinx_html(tmp_path: Path):
             assert f'id="{anchor}"' in text, f"{page} does not document {anchor}"
     # The signature and the numpydoc sections of a function are rendered.
     text = (html / "api/index.html").read_text(encoding="utf-8")
-    entry = text[text.index('id="cyconv.conv2d"'):text.index('id="cyconv.Conv2d"')]
+    entry = text[text.index('id="cyconv.conv2d"') : text.index('id="cyconv.Conv2d"')]
     for part in ["padding_mode", "n_threads", "Parameters", "Returns", "Raises", "Examples"]:
         assert part in entry, f"the entry of cyconv.conv2d lacks {part!r}"
     for page in ["index.html", "guide.html", "limits.html"]:
@@ -150,12 +179,14 @@ def test_sphinx_html(tmp_path: Path):
 def test_sphinx_doctest(tmp_path: Path):
     pytest.importorskip("scipy", reason="the guide's examples compare with scipy.signal")
     proc = _sphinx("doctest", tmp_path)
-    report = (tmp_path / "doctest" / "output.txt")
-    assert proc.returncode == 0, proc.stdout + proc.stderr + (
-        report.read_text(encoding="utf-8") if report.is_file() else "")
+    report = tmp_path / "doctest" / "output.txt"
+    assert proc.returncode == 0, (
+        proc.stdout + proc.stderr + (report.read_text(encoding="utf-8") if report.is_file() else "")
+    )
     text = report.read_text(encoding="utf-8")
-    counts = dict(re.findall(r"^Document: (\S+)\n-+\n.*?(\d+) tests in \d+ items?\.", text,
-                             flags=re.M | re.S))
+    counts = dict(
+        re.findall(r"^Document: (\S+)\n-+\n.*?(\d+) tests in \d+ items?\.", text, flags=re.M | re.S)
+    )
     assert int(counts.get("guide", 0)) > 50, f"the guide lost its examples: {counts}"
     for page in ["api/index", "api/reference", "api/testing"]:
         assert int(counts.get(page, 0)) > 0, f"no docstring example ran on {page}: {counts}"

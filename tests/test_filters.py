@@ -1,5 +1,6 @@
 """The filters, cyconv.correlate2d and convolve2d, against scipy.signal: 2-D arrays and
 broadcast stacks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,9 +18,17 @@ FUNCS = ["correlate2d", "convolve2d"]
 # (image, kernel): odd, even, 1x1, equal, larger in both, larger in one (valid: error),
 # kernel wider than twice the image, widths with vector tails
 SHAPES = [
-    ((6, 7), (3, 3)), ((9, 17), (2, 4)), ((5, 5), (1, 1)), ((4, 6), (4, 6)),
-    ((3, 4), (5, 6)), ((3, 4), (3, 7)), ((1, 1), (3, 2)), ((2, 3), (9, 11)),
-    ((13, 33), (5, 5)), ((7, 2), (1, 6)), ((11, 31), (4, 3)),
+    ((6, 7), (3, 3)),
+    ((9, 17), (2, 4)),
+    ((5, 5), (1, 1)),
+    ((4, 6), (4, 6)),
+    ((3, 4), (5, 6)),
+    ((3, 4), (3, 7)),
+    ((1, 1), (3, 2)),
+    ((2, 3), (9, 11)),
+    ((13, 33), (5, 5)),
+    ((7, 2), (1, 6)),
+    ((11, 31), (4, 3)),
 ]
 
 
@@ -39,8 +48,9 @@ def _scipy_raises(name, a, k, **kw):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shapes", SHAPES, ids=str)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("boundary,fillvalue", [("fill", 0), ("fill", -2.5), ("wrap", -2.5),
-                                                ("symm", -2.5)])
+@pytest.mark.parametrize(
+    "boundary,fillvalue", [("fill", 0), ("fill", -2.5), ("wrap", -2.5), ("symm", -2.5)]
+)
 def test_2d_vs_scipy(variant, name, dtype, shapes, mode, boundary, fillvalue, rng):
     a = rng.standard_normal(shapes[0]).astype(dtype)
     k = rng.standard_normal(shapes[1]).astype(dtype)
@@ -56,10 +66,14 @@ def test_2d_vs_scipy(variant, name, dtype, shapes, mode, boundary, fillvalue, rn
 
 @pytest.mark.parametrize("name", FUNCS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size,ksize", [((64, 61), (7, 7)), ((40, 100), (11, 11)),
-                                         ((33, 47), (3, 3)), ((50, 19), (2, 6))], ids=str)
-@pytest.mark.parametrize("mode,boundary", [("same", "symm"), ("full", "fill"),
-                                            ("valid", "fill"), ("same", "wrap")])
+@pytest.mark.parametrize(
+    "size,ksize",
+    [((64, 61), (7, 7)), ((40, 100), (11, 11)), ((33, 47), (3, 3)), ((50, 19), (2, 6))],
+    ids=str,
+)
+@pytest.mark.parametrize(
+    "mode,boundary", [("same", "symm"), ("full", "fill"), ("valid", "fill"), ("same", "wrap")]
+)
 def test_larger_images(variant, name, dtype, size, ksize, mode, boundary, rng):
     a = rng.standard_normal(size).astype(dtype)
     k = rng.standard_normal(ksize).astype(dtype)
@@ -69,15 +83,19 @@ def test_larger_images(variant, name, dtype, size, ksize, mode, boundary, rng):
 
 @pytest.mark.parametrize("name", FUNCS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ashape,kshape", [
-    ((2, 3, 8, 9), (3, 3, 3)),      # one kernel per channel
-    ((2, 3, 8, 9), (2, 4)),         # one 2-D kernel over a stack
-    ((8, 9), (5, 3, 3)),            # a stack of kernels over one image
-    ((2, 1, 8, 9), (4, 2, 2)),      # broadcasting both ways
-    ((4, 8, 9), (4, 1, 5)),
-    ((0, 3, 8, 9), (3, 3, 3)),      # empty stack
-    ((2, 3, 4, 5), (3, 6, 7)),      # kernels larger than the images
-], ids=str)
+@pytest.mark.parametrize(
+    "ashape,kshape",
+    [
+        ((2, 3, 8, 9), (3, 3, 3)),  # one kernel per channel
+        ((2, 3, 8, 9), (2, 4)),  # one 2-D kernel over a stack
+        ((8, 9), (5, 3, 3)),  # a stack of kernels over one image
+        ((2, 1, 8, 9), (4, 2, 2)),  # broadcasting both ways
+        ((4, 8, 9), (4, 1, 5)),
+        ((0, 3, 8, 9), (3, 3, 3)),  # empty stack
+        ((2, 3, 4, 5), (3, 6, 7)),  # kernels larger than the images
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 def test_stacks_vs_looped_scipy(variant, name, dtype, ashape, kshape, mode, boundary, rng):
@@ -86,8 +104,9 @@ def test_stacks_vs_looped_scipy(variant, name, dtype, ashape, kshape, mode, boun
     kw = dict(mode=mode, boundary=boundary, fillvalue=1.5)
     got = _cy(name)(a, k, **kw)
     lead = np.broadcast_shapes(ashape[:-2], kshape[:-2])
-    spatial = getattr(scipy.signal, name)(np.zeros(ashape[-2:]), np.zeros(kshape[-2:]),
-                                          mode=mode).shape
+    spatial = getattr(scipy.signal, name)(
+        np.zeros(ashape[-2:]), np.zeros(kshape[-2:]), mode=mode
+    ).shape
     assert got.shape == lead + spatial
     testing.assert_filter(got, name, a, k, **kw)
 
@@ -100,13 +119,24 @@ def test_stack_matches_per_image_calls(name, rng):
     got = _cy(name)(a, k, mode="same", boundary="symm")
     for n in range(3):
         for c in range(4):
-            np.testing.assert_array_equal(got[n, c], _cy(name)(a[n, c], k[c], mode="same",
-                                                               boundary="symm"))
+            np.testing.assert_array_equal(
+                got[n, c], _cy(name)(a[n, c], k[c], mode="same", boundary="symm")
+            )
 
 
 @pytest.mark.parametrize("name", FUNCS)
-@pytest.mark.parametrize("form", ["strided", "transposed", "negative-strides", "read-only",
-                                  "big-endian", "list", "broadcast-view"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "strided",
+        "transposed",
+        "negative-strides",
+        "read-only",
+        "big-endian",
+        "list",
+        "broadcast-view",
+    ],
+)
 def test_input_forms(name, form, rng):
     a = rng.standard_normal((2, 9, 11))
     k = rng.standard_normal((2, 3, 4))
@@ -139,13 +169,21 @@ def test_input_forms(name, form, rng):
 
 
 @pytest.mark.parametrize("name", FUNCS)
-@pytest.mark.parametrize("adt,kdt,want", [
-    (np.float32, np.float32, np.float32), (np.float64, np.float64, np.float64),
-    (np.float32, np.float64, np.float64), (np.float16, np.float16, np.float32),
-    (np.float16, np.float32, np.float32), (np.int32, np.int32, np.float64),
-    (np.uint8, np.float32, np.float64), (np.bool_, np.bool_, np.float64),
-    (np.int64, np.int8, np.float64),
-], ids=str)
+@pytest.mark.parametrize(
+    "adt,kdt,want",
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float64, np.float64),
+        (np.float32, np.float64, np.float64),
+        (np.float16, np.float16, np.float32),
+        (np.float16, np.float32, np.float32),
+        (np.int32, np.int32, np.float64),
+        (np.uint8, np.float32, np.float64),
+        (np.bool_, np.bool_, np.float64),
+        (np.int64, np.int8, np.float64),
+    ],
+    ids=str,
+)
 def test_dtype_rule_and_integer_values(name, adt, kdt, want, rng):
     a = rng.integers(0, 5, (6, 7)).astype(adt)
     k = rng.integers(-2, 3, (3, 2)).astype(kdt)
@@ -155,7 +193,8 @@ def test_dtype_rule_and_integer_values(name, adt, kdt, want, rng):
     if np.dtype(adt).kind in "iu" and np.dtype(kdt).kind in "iu":
         # SciPy keeps the integer dtype; the values are the same
         np.testing.assert_array_equal(
-            got, getattr(scipy.signal, name)(a, k, mode="full", boundary="fill", fillvalue=2))
+            got, getattr(scipy.signal, name)(a, k, mode="full", boundary="fill", fillvalue=2)
+        )
 
 
 @pytest.mark.parametrize("name", FUNCS)
@@ -165,8 +204,9 @@ def test_boundary_aliases(name, mode, boundary, rng):
     alias = {"fill": "pad", "wrap": "circular", "symm": "symmetric"}[boundary]
     a = rng.standard_normal((6, 5))
     k = rng.standard_normal((3, 4))
-    np.testing.assert_array_equal(_cy(name)(a, k, mode, alias, 0.5),
-                                  _cy(name)(a, k, mode, boundary, 0.5))
+    np.testing.assert_array_equal(
+        _cy(name)(a, k, mode, alias, 0.5), _cy(name)(a, k, mode, boundary, 0.5)
+    )
 
 
 @pytest.mark.parametrize("name", FUNCS)
@@ -206,8 +246,10 @@ def test_fillvalue_ignored_unless_fill(rng):
     a = rng.standard_normal((4, 5))
     k = rng.standard_normal((2, 3))
     for boundary in ("wrap", "symm"):
-        np.testing.assert_array_equal(cyconv.correlate2d(a, k, boundary=boundary, fillvalue=7),
-                                      cyconv.correlate2d(a, k, boundary=boundary))
+        np.testing.assert_array_equal(
+            cyconv.correlate2d(a, k, boundary=boundary, fillvalue=7),
+            cyconv.correlate2d(a, k, boundary=boundary),
+        )
 
 
 def test_valid_swap_flips_correlation_only(rng):

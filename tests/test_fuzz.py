@@ -38,6 +38,7 @@ kernels read them with element-aligned loads, which UBSan reports and which
 would stop a sanitizer run at the first one; ``test_unaligned_inputs`` below
 covers them, each in its own subprocess.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,19 @@ def _settings(share: str):
 
 
 VARIANTS = _dispatch.variants()
-PADDING_MODES = ["zeros", "constant", "reflect", "replicate", "edge", "circular", "wrap",
-                 "symmetric", "Zeros", "REFLECT", "Circular"]
+PADDING_MODES = [
+    "zeros",
+    "constant",
+    "reflect",
+    "replicate",
+    "edge",
+    "circular",
+    "wrap",
+    "symmetric",
+    "Zeros",
+    "REFLECT",
+    "Circular",
+]
 BOUNDARIES = ["fill", "pad", "wrap", "circular", "symm", "symmetric", "FILL", "Symm"]
 THREADS = [None, 1, 2, 3, -1]
 
@@ -96,9 +108,16 @@ def expected_dtype(*dtypes) -> np.dtype:
     return np.dtype(np.float32)
 
 
-_NP_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
-             "replicate": "edge", "edge": "edge", "circular": "wrap", "wrap": "wrap",
-             "symmetric": "symmetric"}
+_NP_MODES = {
+    "zeros": "constant",
+    "constant": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "edge": "edge",
+    "circular": "wrap",
+    "wrap": "wrap",
+    "symmetric": "symmetric",
+}
 
 
 def independent_pads(padding, hw, khw, stride, dilation) -> Tuple[int, int, int, int]:
@@ -135,9 +154,15 @@ def independent_truth(x, w, b, kwargs) -> np.ndarray:
     s, dil = kwargs["stride"], kwargs["dilation"]
     pads = independent_pads(kwargs["padding"], xb.shape[2:], w.shape[2:], s, dil)
     out = testing.scipy_conv2d(
-        xb, w, b, stride=(s, s) if isinstance(s, int) else tuple(s), pads=pads,
-        dilation=(dil, dil) if isinstance(dil, int) else tuple(dil), groups=kwargs["groups"],
-        np_mode=_NP_MODES[kwargs["padding_mode"].lower()])
+        xb,
+        w,
+        b,
+        stride=(s, s) if isinstance(s, int) else tuple(s),
+        pads=pads,
+        dilation=(dil, dil) if isinstance(dil, int) else tuple(dil),
+        groups=kwargs["groups"],
+        np_mode=_NP_MODES[kwargs["padding_mode"].lower()],
+    )
     if nhwc:
         out = out.transpose(0, 2, 3, 1)
     return out if batched else out[0]
@@ -146,8 +171,16 @@ def independent_truth(x, w, b, kwargs) -> np.ndarray:
 # --------------------------------------------------------------------------- input forms
 
 
-FORMS = ["contiguous", "strided", "transposed", "reversed", "readonly", "byteswapped",
-         "broadcast", "list"]
+FORMS = [
+    "contiguous",
+    "strided",
+    "transposed",
+    "reversed",
+    "readonly",
+    "byteswapped",
+    "broadcast",
+    "list",
+]
 
 
 def as_form(values: np.ndarray, form: str) -> Any:
@@ -155,8 +188,9 @@ def as_form(values: np.ndarray, form: str) -> Any:
     if form == "contiguous" or values.size == 0:
         return values
     if form == "strided":  # every other element of a larger buffer, on the last two axes
-        big = np.zeros(values.shape[:-2] + (2 * values.shape[-2], 3 * values.shape[-1]),
-                       values.dtype)
+        big = np.zeros(
+            values.shape[:-2] + (2 * values.shape[-2], 3 * values.shape[-1]), values.dtype
+        )
         view = big[..., ::2, ::3]
         view[...] = values
         return view
@@ -202,12 +236,14 @@ def random_values(rng: np.random.Generator, shape, dtype, special: Optional[str]
 
 def use_variant(name: str):
     """A context manager: ``name`` is the active SIMD variant inside it."""
+
     class _Use:
         def __enter__(self):
             self.prev = _dispatch.use(name)
 
         def __exit__(self, *exc):
             _dispatch.use(self.prev)
+
     return _Use()
 
 
@@ -215,8 +251,11 @@ def use_variant(name: str):
 
 
 def _int_or_pair(lo, hi):
-    return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)),
-                     st.lists(st.integers(lo, hi), min_size=2, max_size=2))
+    return st.one_of(
+        st.integers(lo, hi),
+        st.tuples(st.integers(lo, hi), st.integers(lo, hi)),
+        st.lists(st.integers(lo, hi), min_size=2, max_size=2),
+    )
 
 
 def _paddings(hi=4):
@@ -232,12 +271,32 @@ def _paddings(hi=4):
 
 
 def _near(bases, mults=(1, 2), deltas=(-1, 0, 1), lo=1):
-    return st.builds(lambda b, m, d: max(lo, b * m + d), st.sampled_from(bases),
-                     st.sampled_from(mults), st.sampled_from(deltas))
+    return st.builds(
+        lambda b, m, d: max(lo, b * m + d),
+        st.sampled_from(bases),
+        st.sampled_from(mults),
+        st.sampled_from(deltas),
+    )
 
 
-def _assemble(draw, *, N, C, H, W, O, groups, kH, kW, stride, padding, dilation, layout=None,
-              dtype=None, family="general"):
+def _assemble(
+    draw,
+    *,
+    N,
+    C,
+    H,
+    W,
+    O,
+    groups,
+    kH,
+    kW,
+    stride,
+    padding,
+    dilation,
+    layout=None,
+    dtype=None,
+    family="general",
+):
     layout = layout or draw(st.sampled_from(["NCHW", "NHWC", "nhwc"]))
     nhwc = layout.upper() == "NHWC"
     shape = (H, W, C) if nhwc else (C, H, W)
@@ -249,8 +308,14 @@ def _assemble(draw, *, N, C, H, W, O, groups, kH, kW, stride, padding, dilation,
         wshape=(O, C // groups, kH, kW),
         dtype=dtype or draw(st.sampled_from([np.float32, np.float64])),
         bias=draw(st.booleans()),
-        kwargs=dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                    padding_mode=draw(st.sampled_from(PADDING_MODES)), layout=layout),
+        kwargs=dict(
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            padding_mode=draw(st.sampled_from(PADDING_MODES)),
+            layout=layout,
+        ),
         x_form=draw(st.sampled_from(FORMS)),
         w_form=draw(st.sampled_from(["contiguous", "strided", "reversed", "readonly", "list"])),
         special=draw(st.sampled_from([None] * 10 + ["nan", "inf", "-inf"])),
@@ -289,16 +354,40 @@ def general_cases(draw):
         kH, kW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
         padding = draw(_paddings())
         stride, dilation = draw(_int_or_pair(1, 3)), draw(_int_or_pair(1, 3))
-    return _assemble(draw, N=draw(st.sampled_from([None, 0, 1, 2, 3])), C=groups * cg, H=H, W=W,
-                     O=groups * og, groups=groups, kH=kH, kW=kW, stride=stride, padding=padding,
-                     dilation=dilation, family=shape_kind)
+    return _assemble(
+        draw,
+        N=draw(st.sampled_from([None, 0, 1, 2, 3])),
+        C=groups * cg,
+        H=H,
+        W=W,
+        O=groups * og,
+        groups=groups,
+        kH=kH,
+        kW=kW,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        family=shape_kind,
+    )
 
 
 @st.composite
 def path_cases(draw):
     """Configurations aimed at one code path of the kernels each (see the module docstring)."""
-    family = draw(st.sampled_from(["tails", "cblocks", "direct", "fused", "pointwise",
-                                   "depthwise", "depthwise-strided", "depthwise-rows"]))
+    family = draw(
+        st.sampled_from(
+            [
+                "tails",
+                "cblocks",
+                "direct",
+                "fused",
+                "pointwise",
+                "depthwise",
+                "depthwise-strided",
+                "depthwise-rows",
+            ]
+        )
+    )
     N = draw(st.sampled_from([None, 1, 2]))
     pad_same = st.sampled_from(["same", 1, (1, 1), ((1, 1), (1, 1))])
     if family == "tails":
@@ -306,46 +395,97 @@ def path_cases(draw):
         # output channels around multiples of the packing blocks (4/8/16/32)
         W = draw(_near([6, 7, 8, 16, 32, 64]))
         O = draw(_near([4, 8, 16, 32], mults=(1, 2, 3)))
-        return _assemble(draw, N=N, C=draw(st.integers(2, 6)), H=draw(st.integers(1, 3)), W=W,
-                         O=O, groups=1, kH=3, kW=3, stride=1, padding=draw(pad_same),
-                         dilation=1, family=family)
+        return _assemble(
+            draw,
+            N=N,
+            C=draw(st.integers(2, 6)),
+            H=draw(st.integers(1, 3)),
+            W=W,
+            O=O,
+            groups=1,
+            kH=3,
+            kW=3,
+            stride=1,
+            padding=draw(pad_same),
+            dilation=1,
+            family=family,
+        )
     if family == "cblocks":
         # one output-channel block of packed weights is larger than 96 KB: the
         # reduction runs in input-channel blocks, partial sums in between
         C = draw(st.sampled_from([130, 171, 300, 345, 400, 520]))
         kH, kW = draw(st.sampled_from([(3, 3), (5, 5), (3, 5), (5, 3)]))
         groups = draw(st.sampled_from([1, 1, 2]))
-        return _assemble(draw, N=draw(st.sampled_from([None, 1])), C=C, H=draw(st.integers(1, 5)),
-                         W=draw(st.integers(1, 9)), O=groups * draw(st.integers(1, 12)),
-                         groups=groups, kH=kH, kW=kW, stride=draw(_int_or_pair(1, 2)),
-                         padding=draw(st.sampled_from(["same", 0, 1, ((2, 0), (0, 2))])),
-                         dilation=1, family=family)
+        return _assemble(
+            draw,
+            N=draw(st.sampled_from([None, 1])),
+            C=C,
+            H=draw(st.integers(1, 5)),
+            W=draw(st.integers(1, 9)),
+            O=groups * draw(st.integers(1, 12)),
+            groups=groups,
+            kH=kH,
+            kW=kW,
+            stride=draw(_int_or_pair(1, 2)),
+            padding=draw(st.sampled_from(["same", 0, 1, ((2, 0), (0, 2))])),
+            dilation=1,
+            family=family,
+        )
     if family == "direct":
         # no padding: tiles read the input in place (unless many channel blocks share it)
         groups = draw(st.integers(1, 3))
         k = draw(st.integers(1, 4))
-        return _assemble(draw, N=N, C=groups * draw(st.integers(2, 6)),
-                         H=draw(st.integers(k, 9)), W=draw(_near([6, 7, 8, 16], lo=k)),
-                         O=groups * draw(_near([8, 16, 32], mults=(1, 2))), groups=groups,
-                         kH=k, kW=k, stride=draw(_int_or_pair(1, 2)),
-                         padding=draw(st.sampled_from([0, "valid", (0, 0)])),
-                         dilation=draw(_int_or_pair(1, 2)) if k > 1 else 1, family=family)
+        return _assemble(
+            draw,
+            N=N,
+            C=groups * draw(st.integers(2, 6)),
+            H=draw(st.integers(k, 9)),
+            W=draw(_near([6, 7, 8, 16], lo=k)),
+            O=groups * draw(_near([8, 16, 32], mults=(1, 2))),
+            groups=groups,
+            kH=k,
+            kW=k,
+            stride=draw(_int_or_pair(1, 2)),
+            padding=draw(st.sampled_from([0, "valid", (0, 0)])),
+            dilation=draw(_int_or_pair(1, 2)) if k > 1 else 1,
+            family=family,
+        )
     if family == "pointwise":
         # 1x1, stride 1, no padding: pixel-vectorised product for NCHW (64+ pixels);
         # pixel counts around the vector multiples, output channels around the tile
         groups = draw(st.integers(1, 3))
-        return _assemble(draw, N=N, C=groups * draw(st.integers(2, 9)),
-                         H=draw(st.integers(1, 9)), W=draw(_near([8, 16, 32, 64])),
-                         O=groups * draw(_near([6, 7, 12, 14], mults=(1, 2))), groups=groups,
-                         kH=1, kW=1, stride=1, padding=draw(st.sampled_from([0, "valid", "same"])),
-                         dilation=draw(_int_or_pair(1, 2)), family=family)
+        return _assemble(
+            draw,
+            N=N,
+            C=groups * draw(st.integers(2, 9)),
+            H=draw(st.integers(1, 9)),
+            W=draw(_near([8, 16, 32, 64])),
+            O=groups * draw(_near([6, 7, 12, 14], mults=(1, 2))),
+            groups=groups,
+            kH=1,
+            kW=1,
+            stride=1,
+            padding=draw(st.sampled_from([0, "valid", "same"])),
+            dilation=draw(_int_or_pair(1, 2)),
+            family=family,
+        )
     if family == "fused":
         # one image, few output rows: each block of weights is used by one work item
-        return _assemble(draw, N=draw(st.sampled_from([None, 1])), C=draw(st.integers(2, 24)),
-                         H=draw(st.integers(1, 3)), W=draw(st.integers(1, 40)),
-                         O=draw(st.integers(1, 70)), groups=1, kH=3, kW=3,
-                         stride=draw(st.sampled_from([1, 2, (1, 2)])), padding=draw(pad_same),
-                         dilation=1, family=family)
+        return _assemble(
+            draw,
+            N=draw(st.sampled_from([None, 1])),
+            C=draw(st.integers(2, 24)),
+            H=draw(st.integers(1, 3)),
+            W=draw(st.integers(1, 40)),
+            O=draw(st.integers(1, 70)),
+            groups=1,
+            kH=3,
+            kW=3,
+            stride=draw(st.sampled_from([1, 2, (1, 2)])),
+            padding=draw(pad_same),
+            dilation=1,
+            family=family,
+        )
     # per-channel kernel: widths around the row chunks (16..128 elements)
     C = draw(st.integers(1, 4))
     mult = draw(st.integers(1, 3))
@@ -358,10 +498,21 @@ def path_cases(draw):
     else:
         stride = 1
     k = draw(st.integers(1, 5))
-    return _assemble(draw, N=N, C=C, H=draw(st.integers(1, 8)), W=W, O=C * mult, groups=C,
-                     kH=k, kW=draw(st.integers(1, 5)), stride=stride,
-                     padding=draw(_paddings(3)), dilation=draw(_int_or_pair(1, 2)),
-                     family=family)
+    return _assemble(
+        draw,
+        N=N,
+        C=C,
+        H=draw(st.integers(1, 8)),
+        W=W,
+        O=C * mult,
+        groups=C,
+        kH=k,
+        kW=draw(st.integers(1, 5)),
+        stride=stride,
+        padding=draw(_paddings(3)),
+        dilation=draw(_int_or_pair(1, 2)),
+        family=family,
+    )
 
 
 # --------------------------------------------------------------------------- conv2d runner
@@ -390,17 +541,28 @@ def run_conv_case(case: dict, *, layer: bool = True) -> None:
         return
     if case["special"] is None and x.size:
         # the reference shares the argument parsing with cyconv: check it independently
-        testing.assert_close(independent_truth(x, w, b, kwargs), expected, scale,
-                           np.float64, context="reference vs np.pad + scipy")
+        testing.assert_close(
+            independent_truth(x, w, b, kwargs),
+            expected,
+            scale,
+            np.float64,
+            context="reference vs np.pad + scipy",
+        )
     want = expected_dtype(*(None if a is None else np.asarray(a).dtype for a in (xa, wa, ba)))
 
     with use_variant(case["variant"]):
         event(_plan.conv2d_plan(xa, wa, ba, n_threads=case["n_threads"], **kwargs).path)
         got = cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], **kwargs)
     assert got.dtype == want and got.flags.c_contiguous
-    assert got.shape == cyconv.output_shape(x.shape, w.shape, kwargs["stride"],
-                                            kwargs["padding"], kwargs["dilation"],
-                                            kwargs["groups"], layout=kwargs["layout"])
+    assert got.shape == cyconv.output_shape(
+        x.shape,
+        w.shape,
+        kwargs["stride"],
+        kwargs["padding"],
+        kwargs["dilation"],
+        kwargs["groups"],
+        layout=kwargs["layout"],
+    )
     testing.assert_close(got, expected, scale, want, context=f"{case}")
     # nothing was written into the inputs
     np.testing.assert_array_equal(np.asarray(xa), x_before)
@@ -409,13 +571,14 @@ def run_conv_case(case: dict, *, layer: bool = True) -> None:
     if case["use_out"]:
         guard = 67
         buf = np.full(got.size + 2 * guard, -7.25, dtype=want)
-        out = buf[guard:guard + got.size].reshape(got.shape)
+        out = buf[guard : guard + got.size].reshape(got.shape)
         with use_variant(case["variant"]):
             res = cyconv.conv2d(xa, wa, ba, n_threads=case["n_threads"], out=out, **kwargs)
         assert res is out
         np.testing.assert_array_equal(out, got)  # bitwise, NaN == NaN
-        assert (buf[:guard] == -7.25).all() and (buf[-guard:] == -7.25).all(), \
+        assert (buf[:guard] == -7.25).all() and (buf[-guard:] == -7.25).all(), (
             "conv2d wrote outside `out`"
+        )
 
     if layer:
         lay = cyconv.Conv2d(wa, ba, n_threads=case["n_threads"], **kwargs)
@@ -445,18 +608,31 @@ def test_conv2d_code_paths_fuzz(case):
 # --------------------------------------------------------------------------- dtype rule
 
 
-INT_FLOAT = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-             np.uint8, np.uint16, np.bool_]
+INT_FLOAT = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.bool_,
+]
 
 
 @st.composite
 def dtype_cases(draw):
     return dict(
-        x=draw(st.sampled_from(INT_FLOAT)), w=draw(st.sampled_from(INT_FLOAT)),
+        x=draw(st.sampled_from(INT_FLOAT)),
+        w=draw(st.sampled_from(INT_FLOAT)),
         b=draw(st.sampled_from([None] + INT_FLOAT)),
-        groups=draw(st.sampled_from([1, 2])), layout=draw(st.sampled_from(["NCHW", "NHWC"])),
+        groups=draw(st.sampled_from([1, 2])),
+        layout=draw(st.sampled_from(["NCHW", "NHWC"])),
         fn=draw(st.sampled_from(["conv2d", "correlate2d", "convolve2d"])),
-        variant=draw(st.sampled_from(VARIANTS)), seed=draw(st.integers(0, 2**32 - 1)),
+        variant=draw(st.sampled_from(VARIANTS)),
+        seed=draw(st.integers(0, 2**32 - 1)),
     )
 
 
@@ -486,8 +662,7 @@ def test_dtype_rule_fuzz(case):
             assert got.dtype == want, (a.dtype, k.dtype)
             ref = getattr(reference, case["fn"])
             expected = ref(a.astype(np.float64), k.astype(np.float64), "same", "symm")
-            scale = ref(np.abs(a.astype(np.float64)), np.abs(k.astype(np.float64)), "same",
-                        "symm")
+            scale = ref(np.abs(a.astype(np.float64)), np.abs(k.astype(np.float64)), "same", "symm")
     testing.assert_close(got, expected, scale, want)
 
 
@@ -504,24 +679,39 @@ def filter_cases(draw):
         lead_k = lead_k[-1:] if lead_k[-1:] == (1,) else ()
     size = st.one_of(st.integers(1, 12), _near([16, 32, 64]), _near([300, 700], mults=(1,)))
     a_hw = (draw(st.integers(1, 14)), draw(size))
-    k_hw = draw(st.one_of(
-        st.tuples(st.integers(1, 7), st.integers(1, 7)),
-        st.just(a_hw),                                           # kernel equals input
-        st.tuples(st.integers(1, a_hw[0] + 3), st.integers(1, a_hw[1] + 3)),  # maybe larger
-    ))
-    dtypes = draw(st.sampled_from([(np.float32, np.float32), (np.float64, np.float64),
-                                   (np.float32, np.float64), (np.float16, np.float32),
-                                   (np.int16, np.float32), (np.bool_, np.float32)]))
+    k_hw = draw(
+        st.one_of(
+            st.tuples(st.integers(1, 7), st.integers(1, 7)),
+            st.just(a_hw),  # kernel equals input
+            st.tuples(st.integers(1, a_hw[0] + 3), st.integers(1, a_hw[1] + 3)),  # maybe larger
+        )
+    )
+    dtypes = draw(
+        st.sampled_from(
+            [
+                (np.float32, np.float32),
+                (np.float64, np.float64),
+                (np.float32, np.float64),
+                (np.float16, np.float32),
+                (np.int16, np.float32),
+                (np.bool_, np.float32),
+            ]
+        )
+    )
     return dict(
         fn=draw(st.sampled_from(["correlate2d", "convolve2d"])),
-        ashape=lead_a + a_hw, kshape=lead_k + tuple(k_hw), dtypes=dtypes,
+        ashape=lead_a + a_hw,
+        kshape=lead_k + tuple(k_hw),
+        dtypes=dtypes,
         mode=draw(st.sampled_from(["full", "same", "valid"])),
         boundary=draw(st.sampled_from(BOUNDARIES)),
-        fillvalue=draw(st.sampled_from([0, 0.0, 1.5, -3, np.float32(2.5), np.int64(4),
-                                        np.nan, np.inf])),
+        fillvalue=draw(
+            st.sampled_from([0, 0.0, 1.5, -3, np.float32(2.5), np.int64(4), np.nan, np.inf])
+        ),
         a_form=draw(st.sampled_from(FORMS)),
-        k_form=draw(st.sampled_from(["contiguous", "strided", "reversed", "readonly",
-                                     "broadcast"])),
+        k_form=draw(
+            st.sampled_from(["contiguous", "strided", "reversed", "readonly", "broadcast"])
+        ),
         special=draw(st.sampled_from([None] * 10 + ["nan", "inf"])),
         n_threads=draw(st.sampled_from(THREADS)),
         variant=draw(st.sampled_from(VARIANTS)),
@@ -550,18 +740,21 @@ def test_filters_fuzz(case):
         event("refused")
         return
     with np.errstate(all="ignore"):
-        scale = ref(np.abs(a64), np.abs(k64), case["mode"], case["boundary"],
-                    abs(float(case["fillvalue"])))
+        scale = ref(
+            np.abs(a64), np.abs(k64), case["mode"], case["boundary"], abs(float(case["fillvalue"]))
+        )
     if case["special"] is None and np.isfinite(float(case["fillvalue"])):
         # the reference shares the argument parsing with cyconv: check it against SciPy
-        truth, _ = testing.scipy_filter_truth(case["fn"], a64, k64, case["mode"],
-                                              case["boundary"].lower(),
-                                              float(case["fillvalue"]))
-        testing.assert_close(truth, expected, scale, np.float64,
-                             context="reference vs scipy.signal")
+        truth, _ = testing.scipy_filter_truth(
+            case["fn"], a64, k64, case["mode"], case["boundary"].lower(), float(case["fillvalue"])
+        )
+        testing.assert_close(
+            truth, expected, scale, np.float64, context="reference vs scipy.signal"
+        )
     with use_variant(case["variant"]):
-        plan = _plan.filter2d_plan(aa, ka, convolve=case["fn"] == "convolve2d",
-                                   n_threads=case["n_threads"], **kw)
+        plan = _plan.filter2d_plan(
+            aa, ka, convolve=case["fn"] == "convolve2d", n_threads=case["n_threads"], **kw
+        )
         event(plan.path)
         got = getattr(cyconv, case["fn"])(aa, ka, n_threads=case["n_threads"], **kw)
     want = expected_dtype(np.asarray(aa).dtype, np.asarray(ka).dtype)  # a list is float64
@@ -594,8 +787,15 @@ def test_conv2d_layer_fuzz(case):
     w = random_values(rng, case["wshape"], case["dtype"], None)
     b = random_values(rng, case["wshape"][0], case["dtype"], None) if case["bias"] else None
     try:
-        cyconv.output_shape(shape, w.shape, kwargs["stride"], kwargs["padding"],
-                            kwargs["dilation"], kwargs["groups"], layout=kwargs["layout"])
+        cyconv.output_shape(
+            shape,
+            w.shape,
+            kwargs["stride"],
+            kwargs["padding"],
+            kwargs["dilation"],
+            kwargs["groups"],
+            layout=kwargs["layout"],
+        )
     except ValueError:
         return
     lay = cyconv.Conv2d(w, b, n_threads=case["n_threads"], **kwargs)
@@ -603,8 +803,11 @@ def test_conv2d_layer_fuzz(case):
     w[...] = 1e6  # the layer keeps its own copy
     if b is not None:
         b[...] = 1e6
-    for variant, dtype in ((case["variant"], case["dtype"]), (case["variant2"], case["dtype2"]),
-                           (case["variant"], case["dtype"])):
+    for variant, dtype in (
+        (case["variant"], case["dtype"]),
+        (case["variant2"], case["dtype2"]),
+        (case["variant"], case["dtype"]),
+    ):
         x = random_values(rng, shape, dtype, None)
         with use_variant(variant):
             got = lay(x)
@@ -643,21 +846,39 @@ _PATH_PROBES = [
     ("mix direct cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=0), {}),
     ("mix fused cblocks", dict(x=(1, 520, 1, 5), w=(5, 520, 3, 3), padding=1), {}),
     ("mix nhwc", dict(x=(2, 5, 20, 4), w=(16, 4, 3, 3), padding=1, layout="NHWC"), {}),
-    ("mix cblocks nhwc", dict(x=(2, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2,
-                              layout="NHWC"), {}),
+    (
+        "mix cblocks nhwc",
+        dict(x=(2, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2, layout="NHWC"),
+        {},
+    ),
     ("planes 3x3", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3), {}),
     ("planes two-rows", dict(x=(1, 3, 9, 65), w=(6, 1, 5, 4), padding=2, groups=3), {}),
     ("planes 3x3 inplace", dict(x=(1, 2, 9, 700), w=(2, 1, 3, 3), padding=1, groups=2), {}),
-    ("planes two-rows inplace", dict(x=(2, 1, 9, 700), w=(1, 1, 5, 3), padding=(0, 3),
-                                     dilation=(1, 2)), {}),
-    ("planes one-row inplace", dict(x=(1, 1, 9, 700), w=(1, 1, 3, 3), padding=1,
-                                    stride=(2, 1)), {}),
-    ("planes one-row", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3,
-                            stride=(2, 1)), {}),
-    ("planes strided", dict(x=(1, 3, 9, 65), w=(3, 1, 3, 3), padding=1, groups=3,
-                            stride=(1, 2)), {}),
-    ("planes 3x3 scattered", dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3,
-                                       layout="NHWC"), {}),
+    (
+        "planes two-rows inplace",
+        dict(x=(2, 1, 9, 700), w=(1, 1, 5, 3), padding=(0, 3), dilation=(1, 2)),
+        {},
+    ),
+    (
+        "planes one-row inplace",
+        dict(x=(1, 1, 9, 700), w=(1, 1, 3, 3), padding=1, stride=(2, 1)),
+        {},
+    ),
+    (
+        "planes one-row",
+        dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3, stride=(2, 1)),
+        {},
+    ),
+    (
+        "planes strided",
+        dict(x=(1, 3, 9, 65), w=(3, 1, 3, 3), padding=1, groups=3, stride=(1, 2)),
+        {},
+    ),
+    (
+        "planes 3x3 scattered",
+        dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3, layout="NHWC"),
+        {},
+    ),
 ]
 
 
@@ -728,27 +949,37 @@ print(json.dumps(failures))
 _UNALIGNED = [
     dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=1)),
     dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=0)),
-    dict(fn="conv2d", where="input", x=(2, 7, 19, 3), w=(5, 3, 3, 3),
-         kw=dict(padding=1, layout="NHWC")),
-    dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(6, 1, 3, 3),
-         kw=dict(padding=1, groups=3)),
+    dict(
+        fn="conv2d",
+        where="input",
+        x=(2, 7, 19, 3),
+        w=(5, 3, 3, 3),
+        kw=dict(padding=1, layout="NHWC"),
+    ),
+    dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(6, 1, 3, 3), kw=dict(padding=1, groups=3)),
     dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=1)),
-    dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(6, 1, 3, 3),
-         kw=dict(padding=1, groups=3)),
+    dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(6, 1, 3, 3), kw=dict(padding=1, groups=3)),
     dict(fn="correlate2d", where="input", x=(3, 11, 40), w=(3, 3), kw=dict(mode="same")),
 ]
 
 
-@pytest.mark.parametrize("case", _UNALIGNED,
-                         ids=[f"unaligned-{c['fn']}-{c['where']}-{i}"
-                              for i, c in enumerate(_UNALIGNED)])
+@pytest.mark.parametrize(
+    "case",
+    _UNALIGNED,
+    ids=[f"unaligned-{c['fn']}-{c['where']}-{i}" for i, c in enumerate(_UNALIGNED)],
+)
 def test_unaligned_inputs(case, child_env):
     """Arrays at an odd byte offset (``np.frombuffer(..., offset=1)``) are valid NumPy
     input and must give right results, for every variant and both dtypes. Run in a
     subprocess, so that a sanitizer build's report of a misaligned access (UBSan
     halts the process) stops that process only; its report is passed on to stderr."""
-    proc = subprocess.run([sys.executable, "-c", _UNALIGNED_CHILD, json.dumps(case)],
-                          capture_output=True, text=True, env=dict(child_env), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _UNALIGNED_CHILD, json.dumps(case)],
+        capture_output=True,
+        text=True,
+        env=dict(child_env),
+        timeout=300,
+    )
     if "runtime error:" in proc.stderr or "Sanitizer" in proc.stderr:
         os.write(2, proc.stderr.encode())  # let a sanitizer run see the report
     assert proc.returncode == 0, f"exit status {proc.returncode}\n{proc.stderr[-3000:]}"

@@ -8,6 +8,7 @@
   the output's size. Without ``out=`` the same peak is at least the output's
   size, which shows that the measurement sees what it should.
 """
+
 from __future__ import annotations
 
 import gc
@@ -62,17 +63,17 @@ def _small_calls() -> List[Callable[[], object]]:
 
     return [
         lambda: cyconv.conv2d(x, w, b, padding=1),
-        lambda: cyconv.conv2d(x, w, padding=0, stride=2),                     # direct
+        lambda: cyconv.conv2d(x, w, padding=0, stride=2),  # direct
         lambda: cyconv.conv2d(xh, w, padding="same", layout="NHWC"),
-        lambda: cyconv.conv2d(x, wd, padding=1, groups=4),                    # depthwise
-        lambda: cyconv.conv2d(xf, wf, padding=1),                             # fused, blocks
-        lambda: cyconv.conv2d(x64, w, b, dilation=2, padding=2),              # float64
-        lambda: cyconv.conv2d(x.tolist(), w, padding=1),                      # array-like
-        lambda: cyconv.conv2d(x[..., ::2], w, padding=1),                     # non-contiguous
+        lambda: cyconv.conv2d(x, wd, padding=1, groups=4),  # depthwise
+        lambda: cyconv.conv2d(xf, wf, padding=1),  # fused, blocks
+        lambda: cyconv.conv2d(x64, w, b, dilation=2, padding=2),  # float64
+        lambda: cyconv.conv2d(x.tolist(), w, padding=1),  # array-like
+        lambda: cyconv.conv2d(x[..., ::2], w, padding=1),  # non-contiguous
         lambda: cyconv.conv2d(x, w, b, padding=1, out=out),
         lambda: layer(x),
         lambda: layer(x, out=out),
-        lambda: cyconv.Conv2d(w, groups=1)(x),                                # new layer
+        lambda: cyconv.Conv2d(w, groups=1)(x),  # new layer
         lambda: cyconv.correlate2d(a, k, mode="same", boundary="symm"),
         lambda: cyconv.convolve2d(a[0], k, mode="valid"),
         lambda: cyconv.output_shape(x.shape, w.shape, padding="same"),
@@ -103,8 +104,10 @@ def test_no_python_heap_growth():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="AddressSanitizer's quarantine keeps freed memory resident")
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="AddressSanitizer's quarantine keeps freed memory resident",
+)
 def test_no_resident_set_growth():
     calls = _small_calls()
     _run(calls, 2000)

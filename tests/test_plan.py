@@ -69,8 +69,9 @@ def test_plan_checks_arguments_like_the_call():
 def test_work_items_feed_every_thread(nt):
     """Small layers are split into at least one work item per thread."""
     geo_kwargs = dict(padding=1)
-    plan = _plan.conv2d_plan(_zeros(1, 32, 14, 14), _zeros(64, 32, 3, 3), n_threads=nt,
-                             **geo_kwargs)
+    plan = _plan.conv2d_plan(
+        _zeros(1, 32, 14, 14), _zeros(64, 32, 3, 3), n_threads=nt, **geo_kwargs
+    )
     assert plan.family == "mixing" and plan.n_threads == nt
     row_blocks = -(-14 // plan.rows)
     chunks = -(-plan.blocks // plan.blocks_per_item)

@@ -5,6 +5,7 @@ Each ```` ```python ```` block runs as a script, in a namespace of its own.
 :mod:`doctest` module, one namespace for all of them in order, and their
 output must match.
 """
+
 import doctest
 import os
 import re
@@ -21,12 +22,15 @@ def _blocks(language):
         return []
     with open(README, encoding="utf-8") as f:
         text = f.read()
-    return [(text.count("\n", 0, m.start(1)), m.group(1))
-            for m in re.finditer(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)]
+    return [
+        (text.count("\n", 0, m.start(1)), m.group(1))
+        for m in re.finditer(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
+    ]
 
 
-pytestmark = pytest.mark.skipif(not os.path.exists(README),
-                                reason="README.md not next to the tests")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(README), reason="README.md not next to the tests"
+)
 
 
 def test_readme_has_examples():

@@ -1,4 +1,5 @@
 """The NumPy reference against SciPy: the oracle must be right before it judges anything."""
+
 from __future__ import annotations
 
 import doctest
@@ -13,9 +14,16 @@ from cyconv import reference, testing
 
 MODES = ["full", "same", "valid"]
 BOUNDARIES = ["fill", "wrap", "symm"]
-PADDING_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
-                 "replicate": "edge", "edge": "edge", "circular": "wrap", "wrap": "wrap",
-                 "symmetric": "symmetric"}
+PADDING_MODES = {
+    "zeros": "constant",
+    "constant": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "edge": "edge",
+    "circular": "wrap",
+    "wrap": "wrap",
+    "symmetric": "symmetric",
+}
 
 
 def _close(actual, expected):
@@ -41,8 +49,9 @@ def test_conv2d_vs_scipy_correlate(groups, C, O, stride, dilation, pads, rng):
     w = rng.standard_normal((O, C // groups, 3, 2))
     b = rng.standard_normal(O)
     padding = ((pads[0], pads[1]), (pads[2], pads[3]))
-    got = reference.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation,
-                           groups=groups)
+    got = reference.conv2d(
+        x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
     s = (stride, stride) if isinstance(stride, int) else stride
     d = (dilation, dilation) if isinstance(dilation, int) else dilation
     want = testing.scipy_conv2d(x, w, b, stride=s, pads=pads, dilation=d, groups=groups)
@@ -55,8 +64,9 @@ def test_conv2d_vs_scipy_correlate(groups, C, O, stride, dilation, pads, rng):
 def test_conv2d_padding_modes_vs_scipy(mode, pads, rng):
     x = rng.standard_normal((1, 2, 4, 3))
     w = rng.standard_normal((3, 2, 3, 3))
-    got = reference.conv2d(x, w, padding=((pads[0], pads[1]), (pads[2], pads[3])),
-                           padding_mode=mode)
+    got = reference.conv2d(
+        x, w, padding=((pads[0], pads[1]), (pads[2], pads[3])), padding_mode=mode
+    )
     want = testing.scipy_conv2d(x, w, pads=pads, np_mode=PADDING_MODES[mode])
     _close(got, want)
 
@@ -66,8 +76,16 @@ def test_conv2d_small_example_by_hand():
     w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     got = reference.conv2d(x, w, bias=[10.0])
     # out[i, j] = 10 + x[i,j] + 2 x[i,j+1] + 3 x[i+1,j] + 4 x[i+1,j+1]
-    want = np.array([[[[10 + 1 + 4 + 12 + 20, 10 + 2 + 6 + 15 + 24],
-                       [10 + 4 + 10 + 21 + 32, 10 + 5 + 12 + 24 + 36]]]])
+    want = np.array(
+        [
+            [
+                [
+                    [10 + 1 + 4 + 12 + 20, 10 + 2 + 6 + 15 + 24],
+                    [10 + 4 + 10 + 21 + 32, 10 + 5 + 12 + 24 + 36],
+                ]
+            ]
+        ]
+    )
     np.testing.assert_array_equal(got, want)
 
 
@@ -77,10 +95,19 @@ def _tf_same(size, k, s, d):
     return total // 2, total - total // 2
 
 
-@pytest.mark.parametrize("H,W,kH,kW,s,d", [
-    (7, 7, 3, 3, 2, 1), (8, 8, 3, 3, 2, 1), (5, 6, 4, 2, 1, 1), (6, 5, 1, 1, 2, 1),
-    (9, 10, 3, 5, 3, 2), (4, 4, 5, 5, 1, 1), (1, 1, 3, 3, 2, 1), (10, 11, 2, 2, (2, 3), 1),
-])
+@pytest.mark.parametrize(
+    "H,W,kH,kW,s,d",
+    [
+        (7, 7, 3, 3, 2, 1),
+        (8, 8, 3, 3, 2, 1),
+        (5, 6, 4, 2, 1, 1),
+        (6, 5, 1, 1, 2, 1),
+        (9, 10, 3, 5, 3, 2),
+        (4, 4, 5, 5, 1, 1),
+        (1, 1, 3, 3, 2, 1),
+        (10, 11, 2, 2, (2, 3), 1),
+    ],
+)
 def test_conv2d_same_padding_rule(H, W, kH, kW, s, d):
     sh, sw = (s, s) if isinstance(s, int) else s
     rng = np.random.default_rng(3)
@@ -101,8 +128,9 @@ def test_conv2d_same_hand_checked_pads():
     x[0, 0, 0, 0] = 1.0
     w = np.ones((1, 1, 2, 2))
     # pads (0, 1) each way: out[0, 0] sees the whole input, the rest only zeros/parts
-    np.testing.assert_array_equal(reference.conv2d(x, w, padding="same")[0, 0],
-                                  [[1.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(
+        reference.conv2d(x, w, padding="same")[0, 0], [[1.0, 0.0], [0.0, 0.0]]
+    )
 
 
 def test_conv2d_layouts_and_batch_axis():
@@ -117,17 +145,25 @@ def test_conv2d_layouts_and_batch_axis():
     np.testing.assert_array_equal(reference.conv2d(x[1], w, b, **kw), nchw[1])
     np.testing.assert_array_equal(
         reference.conv2d(x[1].transpose(1, 2, 0), w, b, layout="nhwc", **kw),
-        nchw[1].transpose(1, 2, 0))
+        nchw[1].transpose(1, 2, 0),
+    )
     empty = reference.conv2d(x[:0].astype(np.float32), w.astype(np.float32), **kw)
     assert empty.shape == (0,) + nchw.shape[1:] and empty.dtype == np.float32
 
 
-@pytest.mark.parametrize("xdt,wdt,want", [
-    (np.float32, np.float32, np.float32), (np.float64, np.float64, np.float64),
-    (np.float32, np.float64, np.float64), (np.float16, np.float16, np.float32),
-    (np.float16, np.float32, np.float32), (np.int32, np.float32, np.float64),
-    (np.bool_, np.bool_, np.float64), (np.uint8, np.int64, np.float64),
-])
+@pytest.mark.parametrize(
+    "xdt,wdt,want",
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float64, np.float64),
+        (np.float32, np.float64, np.float64),
+        (np.float16, np.float16, np.float32),
+        (np.float16, np.float32, np.float32),
+        (np.int32, np.float32, np.float64),
+        (np.bool_, np.bool_, np.float64),
+        (np.uint8, np.int64, np.float64),
+    ],
+)
 def test_conv2d_dtype_rule(xdt, wdt, want):
     x = (np.arange(2 * 5 * 5) % 3).reshape(1, 2, 5, 5).astype(xdt)
     w = (np.arange(3 * 2 * 2 * 2) % 2).reshape(3, 2, 2, 2).astype(wdt)
@@ -154,12 +190,19 @@ def test_conv2d_nan_inf_propagate():
     assert np.isfinite(got[4, :]).all() and np.isfinite(got[:, 0]).all()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(stride=0), "`stride`"), (dict(dilation=(1, 0)), "`dilation`"),
-    (dict(padding=-1), "`padding`"), (dict(padding="full"), "padding"),
-    (dict(groups=2), "`groups`"), (dict(padding_mode="mirror"), "padding_mode"),
-    (dict(layout="HWCN"), "layout"), (dict(bias=np.zeros(3)), "`bias`"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(stride=0), "`stride`"),
+        (dict(dilation=(1, 0)), "`dilation`"),
+        (dict(padding=-1), "`padding`"),
+        (dict(padding="full"), "padding"),
+        (dict(groups=2), "`groups`"),
+        (dict(padding_mode="mirror"), "padding_mode"),
+        (dict(layout="HWCN"), "layout"),
+        (dict(bias=np.zeros(3)), "`bias`"),
+    ],
+)
 def test_conv2d_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         reference.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 3, 3, 3)), **kwargs)
@@ -178,17 +221,25 @@ def test_conv_truth_scale_bounds_values():
     assert (np.abs(expected) <= scale + 1e-12).all()
     testing.assert_close(expected, expected, scale)
     with pytest.raises(AssertionError, match="outside tolerance"):
-        testing.assert_close(expected.astype(np.float32) + np.float32(1e-3 * scale.max()),
-                             expected, scale)
+        testing.assert_close(
+            expected.astype(np.float32) + np.float32(1e-3 * scale.max()), expected, scale
+        )
 
 
 # --------------------------------------------------------------------------- correlate2d
 
 
 IMAGE_KERNEL_SHAPES = [
-    ((6, 7), (3, 3)), ((6, 7), (2, 4)), ((5, 5), (1, 1)), ((4, 6), (4, 6)),
-    ((3, 4), (5, 6)), ((3, 4), (3, 7)), ((5, 3), (2, 5)), ((1, 1), (3, 2)),
-    ((2, 3), (9, 11)), ((7, 2), (1, 6)),
+    ((6, 7), (3, 3)),
+    ((6, 7), (2, 4)),
+    ((5, 5), (1, 1)),
+    ((4, 6), (4, 6)),
+    ((3, 4), (5, 6)),
+    ((3, 4), (3, 7)),
+    ((5, 3), (2, 5)),
+    ((1, 1), (3, 2)),
+    ((2, 3), (9, 11)),
+    ((7, 2), (1, 6)),
 ]
 
 
@@ -231,10 +282,16 @@ def test_filter2d_float32_and_int(name):
 
 
 @pytest.mark.parametrize("name", ["correlate2d", "convolve2d"])
-@pytest.mark.parametrize("ashape,kshape", [
-    ((2, 3, 6, 5), (3, 3, 2)), ((2, 3, 6, 5), (2, 4)), ((6, 5), (4, 3, 3)),
-    ((2, 1, 6, 5), (3, 2, 2)), ((0, 3, 6, 5), (3, 3, 3)),
-])
+@pytest.mark.parametrize(
+    "ashape,kshape",
+    [
+        ((2, 3, 6, 5), (3, 3, 2)),
+        ((2, 3, 6, 5), (2, 4)),
+        ((6, 5), (4, 3, 3)),
+        ((2, 1, 6, 5), (3, 2, 2)),
+        ((0, 3, 6, 5), (3, 3, 3)),
+    ],
+)
 @pytest.mark.parametrize("mode", MODES)
 def test_filter2d_broadcast_stacks(name, ashape, kshape, mode):
     rng = np.random.default_rng(4)
@@ -245,8 +302,11 @@ def test_filter2d_broadcast_stacks(name, ashape, kshape, mode):
     a_b = np.broadcast_to(a, lead + ashape[-2:])
     k_b = np.broadcast_to(k, lead + kshape[-2:])
     fn = getattr(scipy.signal, name)
-    spatial = fn(a_b.reshape((-1,) + ashape[-2:])[0] if a_b.size else np.zeros(ashape[-2:]),
-                 np.zeros(kshape[-2:]), mode=mode).shape
+    spatial = fn(
+        a_b.reshape((-1,) + ashape[-2:])[0] if a_b.size else np.zeros(ashape[-2:]),
+        np.zeros(kshape[-2:]),
+        mode=mode,
+    ).shape
     assert got.shape == lead + spatial
     for idx in np.ndindex(*lead):
         _close(got[idx], fn(a_b[idx], k_b[idx], mode=mode, boundary="wrap"))
@@ -261,18 +321,21 @@ def test_filter2d_valid_swap_applies_to_stacks():
         _close(got[i], scipy.signal.correlate2d(a[i], k[i], mode="valid"))
 
 
-@pytest.mark.parametrize("args,exc,match", [
-    (dict(in1=np.zeros(4)), ValueError, "`in1`"),
-    (dict(in2=np.zeros(3)), ValueError, "`in2`"),
-    (dict(in1=np.zeros((0, 4))), ValueError, "`in1`"),
-    (dict(mode="ful"), ValueError, "mode"),
-    (dict(boundary="reflect"), ValueError, "boundary"),
-    (dict(fillvalue=[1, 2]), TypeError, "`fillvalue`"),
-    (dict(fillvalue=1j), TypeError, "`fillvalue`"),
-    (dict(in1=np.zeros((3, 4, 4)), in2=np.zeros((2, 2, 2))), ValueError, "`in1`"),
-    (dict(in1=np.zeros((4, 4), complex)), TypeError, "`in1`"),
-    (dict(in1=np.zeros((3, 5)), in2=np.zeros((4, 4)), mode="valid"), ValueError, "valid"),
-])
+@pytest.mark.parametrize(
+    "args,exc,match",
+    [
+        (dict(in1=np.zeros(4)), ValueError, "`in1`"),
+        (dict(in2=np.zeros(3)), ValueError, "`in2`"),
+        (dict(in1=np.zeros((0, 4))), ValueError, "`in1`"),
+        (dict(mode="ful"), ValueError, "mode"),
+        (dict(boundary="reflect"), ValueError, "boundary"),
+        (dict(fillvalue=[1, 2]), TypeError, "`fillvalue`"),
+        (dict(fillvalue=1j), TypeError, "`fillvalue`"),
+        (dict(in1=np.zeros((3, 4, 4)), in2=np.zeros((2, 2, 2))), ValueError, "`in1`"),
+        (dict(in1=np.zeros((4, 4), complex)), TypeError, "`in1`"),
+        (dict(in1=np.zeros((3, 5)), in2=np.zeros((4, 4)), mode="valid"), ValueError, "valid"),
+    ],
+)
 def test_filter2d_errors(args, exc, match):
     kw = dict(in1=np.zeros((4, 4)), in2=np.zeros((2, 2)))
     kw.update(args)
@@ -288,18 +351,20 @@ def test_scipy_same_convention_differs_from_correlate():
     np.testing.assert_array_equal(ours, scipy.signal.correlate2d(a, k, mode="same"))
     np.testing.assert_array_equal(ours, [[1.0, 3.0, 5.0, 7.0, 9.0, 5.0]])
     assert not np.array_equal(ours, scipy.signal.correlate(a, k, mode="same"))
-    np.testing.assert_array_equal(reference.convolve2d(a, k, mode="same"),
-                                  [[0.0, 1.0, 3.0, 5.0, 7.0, 9.0]])
+    np.testing.assert_array_equal(
+        reference.convolve2d(a, k, mode="same"), [[0.0, 1.0, 3.0, 5.0, 7.0, 9.0]]
+    )
 
 
 def test_all_shape_combinations_small():
     # Exhaustive sweep over tiny shapes: every mode/boundary, both functions.
     rng = np.random.default_rng(0)
-    for (H, W, kH, kW) in itertools.product([1, 2, 3], [1, 4], [1, 2, 5], [1, 3]):
+    for H, W, kH, kW in itertools.product([1, 2, 3], [1, 4], [1, 2, 5], [1, 3]):
         a = rng.standard_normal((H, W))
         k = rng.standard_normal((kH, kW))
-        for mode, boundary, name in itertools.product(MODES, BOUNDARIES,
-                                                      ["correlate2d", "convolve2d"]):
+        for mode, boundary, name in itertools.product(
+            MODES, BOUNDARIES, ["correlate2d", "convolve2d"]
+        ):
             try:
                 want = getattr(scipy.signal, name)(a, k, mode, boundary, -0.5)
             except ValueError:

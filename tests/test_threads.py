@@ -13,6 +13,7 @@
   the input while a call reads it, and the result shows that the call read it
   at different moments (see ``test_gil_is_released_while_a_kernel_runs``).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,27 +46,62 @@ CONV_CASES = [
     # id, input shape, weight shape, kwargs, required path flags (fused, direct, cblocks)
     ("nchw", (2, 16, 17, 19), (24, 16, 3, 3), dict(padding=1), (False, False, False)),
     ("nchw-strided", (1, 16, 33, 21), (40, 16, 3, 3), dict(padding=1, stride=2), None),
-    ("nhwc", (2, 17, 19, 16), (24, 16, 3, 3), dict(padding=1, layout="NHWC"),
-     (False, False, False)),
-    ("nhwc-groups", (1, 9, 23, 12), (18, 4, 3, 3), dict(padding="same", groups=3,
-                                                        layout="NHWC"), None),
-    ("groups-dilated", (1, 6, 64, 9), (10, 3, 3, 3), dict(dilation=2, padding="same",
-                                                          groups=2), None),
+    (
+        "nhwc",
+        (2, 17, 19, 16),
+        (24, 16, 3, 3),
+        dict(padding=1, layout="NHWC"),
+        (False, False, False),
+    ),
+    (
+        "nhwc-groups",
+        (1, 9, 23, 12),
+        (18, 4, 3, 3),
+        dict(padding="same", groups=3, layout="NHWC"),
+        None,
+    ),
+    (
+        "groups-dilated",
+        (1, 6, 64, 9),
+        (10, 3, 3, 3),
+        dict(dilation=2, padding="same", groups=2),
+        None,
+    ),
     ("1x1-small-images", (7, 5, 6, 5), (9, 5, 1, 1), dict(padding=0), None),
     ("pointwise", (2, 8, 16, 20), (12, 8, 1, 1), dict(), None),
-    ("one-channel-reflect", (1, 1, 70, 61), (1, 1, 5, 5), dict(padding=2,
-                                                               padding_mode="reflect"), None),
+    (
+        "one-channel-reflect",
+        (1, 1, 70, 61),
+        (1, 1, 5, 5),
+        dict(padding=2, padding_mode="reflect"),
+        None,
+    ),
     ("depthwise", (2, 12, 33, 29), (12, 1, 3, 3), dict(padding=1, groups=12), None),
-    ("depthwise-x3-strided", (1, 5, 30, 41), (15, 1, 5, 5), dict(stride=(2, 3), padding=2,
-                                                                 groups=5), None),
-    ("depthwise-nhwc", (3, 15, 18, 8), (16, 1, 3, 3), dict(padding="same", groups=8,
-                                                           layout="NHWC"), None),
+    (
+        "depthwise-x3-strided",
+        (1, 5, 30, 41),
+        (15, 1, 5, 5),
+        dict(stride=(2, 3), padding=2, groups=5),
+        None,
+    ),
+    (
+        "depthwise-nhwc",
+        (3, 15, 18, 8),
+        (16, 1, 3, 3),
+        dict(padding="same", groups=8, layout="NHWC"),
+        None,
+    ),
     ("fused-1-row", (1, 32, 3, 45), (80, 32, 3, 3), dict(padding=(0, 1)), (True, False, False)),
     ("fused-unbatched", (32, 1, 45), (80, 32, 3, 3), dict(padding=1), (True, False, False)),
     ("fused-or-not-2-rows", (1, 16, 2, 30), (40, 16, 3, 3), dict(padding=1), None),
     ("direct", (2, 16, 12, 40), (24, 16, 3, 3), dict(padding=0), (False, True, False)),
-    ("direct-strided-dilated", (3, 8, 20, 31), (16, 8, 3, 3), dict(stride=2, dilation=2),
-     (False, True, False)),
+    (
+        "direct-strided-dilated",
+        (3, 8, 20, 31),
+        (16, 8, 3, 3),
+        dict(stride=2, dilation=2),
+        (False, True, False),
+    ),
     ("direct-fused", (1, 16, 3, 50), (40, 16, 3, 3), dict(padding="valid"), (True, True, False)),
     ("cblocks", (2, 520, 5, 7), (10, 520, 3, 3), dict(padding=1), (False, False, True)),
     ("cblocks-fused-direct", (1, 520, 3, 7), (10, 520, 3, 3), dict(), (True, True, True)),
@@ -98,15 +134,20 @@ def test_conv2d_bitwise_for_every_thread_count(variant, case, dtype, rng):
 
 @pytest.mark.parametrize("name", ["correlate2d", "convolve2d"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ashape,kshape,mode,boundary", [
-    ((65, 129), (7, 7), "same", "symm"),
-    ((3, 2, 33, 31), (2, 4, 5), "full", "fill"),
-    ((100, 17), (3, 3), "valid", "wrap"),
-    ((1, 40, 64), (5, 1, 1), "same", "fill"),
-    ((2, 50, 50), (11, 11), "same", "fill"),
-], ids=str)
-def test_filters_bitwise_for_every_thread_count(variant, name, dtype, ashape, kshape, mode,
-                                                boundary, rng):
+@pytest.mark.parametrize(
+    "ashape,kshape,mode,boundary",
+    [
+        ((65, 129), (7, 7), "same", "symm"),
+        ((3, 2, 33, 31), (2, 4, 5), "full", "fill"),
+        ((100, 17), (3, 3), "valid", "wrap"),
+        ((1, 40, 64), (5, 1, 1), "same", "fill"),
+        ((2, 50, 50), (11, 11), "same", "fill"),
+    ],
+    ids=str,
+)
+def test_filters_bitwise_for_every_thread_count(
+    variant, name, dtype, ashape, kshape, mode, boundary, rng
+):
     a = rng.standard_normal(ashape).astype(dtype)
     k = rng.standard_normal(kshape).astype(dtype)
     fn = getattr(cyconv, name)
@@ -138,8 +179,9 @@ def test_thread_count_limits(rng):
 def test_more_threads_than_work(rng):
     x = rng.standard_normal((1, 1, 2, 2)).astype(np.float32)
     w = rng.standard_normal((1, 1, 1, 1)).astype(np.float32)
-    np.testing.assert_array_equal(cyconv.conv2d(x, w, n_threads=64),
-                                  cyconv.conv2d(x, w, n_threads=1))
+    np.testing.assert_array_equal(
+        cyconv.conv2d(x, w, n_threads=64), cyconv.conv2d(x, w, n_threads=1)
+    )
 
 
 def test_threadpool_limits_do_not_change_results(rng):
@@ -159,8 +201,13 @@ def _needs_openmp():
 def test_omp_num_threads_sets_the_default(child_env):
     _needs_openmp()
     code = "import cyconv; print(cyconv.show_config(print_=False)['default_threads'])"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(child_env, OMP_NUM_THREADS="1"), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(child_env, OMP_NUM_THREADS="1"),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1"
 
@@ -187,10 +234,16 @@ def test_small_openmp_thread_stacks(child_env):
     (Regression test: the weight-packing buffer on the stack was 64-256 KiB, and
     OMP_STACKSIZE=128K crashed the AVX2 float64 kernels.)"""
     _needs_openmp()
-    proc = subprocess.run([sys.executable, "-c", _STACK_CHILD], capture_output=True, text=True,
-                          env=dict(child_env, OMP_STACKSIZE="128K"), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _STACK_CHILD],
+        capture_output=True,
+        text=True,
+        env=dict(child_env, OMP_STACKSIZE="128K"),
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", (
-        f"exit status {proc.returncode}\n{proc.stderr[-2000:]}")
+        f"exit status {proc.returncode}\n{proc.stderr[-2000:]}"
+    )
 
 
 # --------------------------------------------------------------------------- many Python threads
@@ -219,6 +272,7 @@ def _run_threads(jobs: List[Callable[[], None]], timeout: float = 300.0) -> None
                 job()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
+
         return run
 
     threads = [threading.Thread(target=wrap(j), daemon=True) for j in jobs]
@@ -247,11 +301,9 @@ def _own_input_jobs(rng) -> List[Tuple[str, Callable[[], np.ndarray]]]:
     a8, k8 = r(64, 61, dt=f64), r(5, 4, dt=f64)
     return [
         ("conv2d NCHW", lambda: cyconv.conv2d(x1, w1, b1, padding=1)),
-        ("conv2d NHWC stride 2", lambda: cyconv.conv2d(x2, w2, stride=2, padding=1,
-                                                       layout="NHWC")),
+        ("conv2d NHWC stride 2", lambda: cyconv.conv2d(x2, w2, stride=2, padding=1, layout="NHWC")),
         ("conv2d depthwise x2", lambda: cyconv.conv2d(x3, w3, padding=2, groups=8)),
-        ("conv2d f64 groups", lambda: cyconv.conv2d(x4, w4, groups=2, dilation=2,
-                                                    padding="same")),
+        ("conv2d f64 groups", lambda: cyconv.conv2d(x4, w4, groups=2, dilation=2, padding="same")),
         ("conv2d fused", lambda: cyconv.conv2d(x5, w5, b5, padding=(0, 1))),
         ("Conv2d layer", lambda: layer(x6)),
         ("correlate2d stack", lambda: cyconv.correlate2d(a7, k7, mode="same", boundary="symm")),
@@ -270,6 +322,7 @@ def test_many_threads_own_inputs(rng):
                 got = fn()
                 assert got.dtype == expected[name].dtype
                 assert np.array_equal(got, expected[name]), f"{name}: differs under threads"
+
         return job
 
     _run_threads([check(name, fn) for name, fn in jobs])
@@ -286,8 +339,9 @@ def test_many_threads_shared_readonly_inputs(rng):
     kwargs = dict(stride=(1, 2), padding=1, padding_mode="replicate")
     calls: Dict[str, Callable] = {
         "conv2d": lambda nt, out=None: cyconv.conv2d(x, w, b, n_threads=nt, out=out, **kwargs),
-        "depthwise": lambda nt, out=None: cyconv.conv2d(x, wd, groups=12, padding=1,
-                                                        n_threads=nt, out=out),
+        "depthwise": lambda nt, out=None: cyconv.conv2d(
+            x, wd, groups=12, padding=1, n_threads=nt, out=out
+        ),
         "correlate2d": lambda nt, out=None: cyconv.correlate2d(x, k, mode="same", n_threads=nt),
     }
     expected = {name: fn(1) for name, fn in calls.items()}
@@ -308,6 +362,7 @@ def test_many_threads_shared_readonly_inputs(rng):
                     else:
                         got = fn(nt)
                     assert np.array_equal(got, expected[name]), f"thread {i}: {name} differs"
+
         return job
 
     _run_threads([job_for(i) for i in range(N_PY_THREADS)])
@@ -324,7 +379,7 @@ def test_many_threads_every_variant(rng):
         try:
             want = cyconv.conv2d(x, w, padding=1)
 
-            def job():
+            def job(want=want, name=name):
                 for _ in range(REPEATS):
                     assert np.array_equal(cyconv.conv2d(x, w, padding=1), want), name
 
@@ -407,7 +462,8 @@ def _reads_while_written(x: np.ndarray, call: Callable[[], np.ndarray]):
     assert not out[~footprint].any(), "values that depend on no marker are not 0"
     read = out[footprint]
     assert (read == np.round(read)).all() and read.min() >= 0 and read.max() <= rounds[0], (
-        "values that depend on a marker are not one of the values it held")
+        "values that depend on a marker are not one of the values it held"
+    )
     return read, r1 - r0, rounds[0]
 
 
@@ -440,5 +496,6 @@ def test_gil_is_released_while_a_kernel_runs(variant, which):
                 f"{which}: every call up to {n} images read its input in one state (the "
                 f"values read spread over {read.max() - read.min():g} rounds; the writer "
                 f"completed {during} of its {last} rounds during the last call): "
-                "the GIL is held while the kernel runs")
+                "the GIL is held while the kernel runs"
+            )
         n *= 2

@@ -1,4 +1,5 @@
 """cyconv.conv2d against torch.nn.functional.conv2d (skipped without torch)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,10 @@ def _torch_conv2d(x, w, b, stride, padding, dilation, groups, padding_mode):
 @pytest.mark.parametrize("stride", [1, (2, 3)])
 @pytest.mark.parametrize("padding", [1, (2, 1)], ids=repr)
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
-@pytest.mark.parametrize("groups,C,O,bias", [(1, 3, 5, True), (2, 4, 6, False), (4, 4, 4, True),
-                                             (3, 3, 6, False), (1, 1, 3, True)])
+@pytest.mark.parametrize(
+    "groups,C,O,bias",
+    [(1, 3, 5, True), (2, 4, 6, False), (4, 4, 4, True), (3, 3, 6, False), (1, 1, 3, True)],
+)
 def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, bias, rng):
     x = rng.standard_normal((2, C, 8, 9)).astype(dtype)
     w = rng.standard_normal((O, C // groups, 3, 2)).astype(dtype)
@@ -41,8 +44,16 @@ def test_vs_torch(dtype, padding_mode, stride, padding, dilation, groups, C, O, 
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     got = cyconv.conv2d(x, w, b, padding_mode=padding_mode, **kw)
     want = _torch_conv2d(x, w, b, stride, padding, dilation, groups, padding_mode)
-    scale = _torch_conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), stride,
-                          padding, dilation, groups, padding_mode)
+    scale = _torch_conv2d(
+        np.abs(x),
+        np.abs(w),
+        None if b is None else np.abs(b),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+    )
     assert got.dtype == dtype
     testing.assert_close(got, want, scale, dtype)
 

@@ -15,6 +15,7 @@ Usage (from the repository root, with cyconv installed)::
 
 Exits with pytest's status.
 """
+
 import os
 import runpy
 import subprocess
@@ -29,7 +30,7 @@ KDIR = os.path.join(ROOT, "cyconv", "_kernels")
 # the targets' table, read as a plain file (the templates and the table of this tree)
 TABLE = runpy.run_path(os.path.join(ROOT, "cyconv", "_targets.py"))
 EMULATED = TABLE["BY_NAME"]["avx512"]  # the code compiled ...
-HOST = TABLE["BY_NAME"]["avx2"]        # ... with these flags, and run as this variant
+HOST = TABLE["BY_NAME"]["avx2"]  # ... with these flags, and run as this variant
 
 
 def build(workdir):
@@ -39,20 +40,32 @@ def build(workdir):
 
     render = runpy.run_path(os.path.join(KDIR, "_render.py"))["render"]
     # the .pyx and the .pxi files it includes, in a directory of their own
-    pyx = render("_k_emu512", EMULATED.name + "-emulated", EMULATED.tiles,
-                 os.path.join(workdir, "src"))
+    pyx = render(
+        "_k_emu512", EMULATED.name + "-emulated", EMULATED.tiles, os.path.join(workdir, "src")
+    )
     flags = " ".join(HOST.flags)
     ext = Extension(
-        "_k_emu512", [pyx], include_dirs=[KDIR],
+        "_k_emu512",
+        [pyx],
+        include_dirs=[KDIR],
         extra_compile_args=["-O2", *HOST.flags, "-Wno-psabi", "-fopenmp"],
         extra_link_args=["-fopenmp"],
-        define_macros=[("CY_VBYTES", str(EMULATED.vector_bytes)),
-                       ("CY_COMPILE_FLAGS", f'"{flags} ({EMULATED.name} emulated)"')],
+        define_macros=[
+            ("CY_VBYTES", str(EMULATED.vector_bytes)),
+            ("CY_COMPILE_FLAGS", f'"{flags} ({EMULATED.name} emulated)"'),
+        ],
     )
-    exts = cythonize([ext], quiet=True,  # the .c goes beside the .pyx, in workdir
-                     compiler_directives=dict(language_level=3, boundscheck=False,
-                                              wraparound=False, initializedcheck=False,
-                                              cdivision=True))
+    exts = cythonize(
+        [ext],
+        quiet=True,  # the .c goes beside the .pyx, in workdir
+        compiler_directives=dict(
+            language_level=3,
+            boundscheck=False,
+            wraparound=False,
+            initializedcheck=False,
+            cdivision=True,
+        ),
+    )
     dist = Distribution({"ext_modules": exts})
     cmd = dist.get_command_obj("build_ext")
     cmd.build_lib = workdir
@@ -74,14 +87,27 @@ def main(argv):
         build(workdir)
         with open(os.path.join(workdir, "cyconv_emu512_plugin.py"), "w") as f:
             f.write(PLUGIN)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [workdir] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                [workdir] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        )
         env.pop("CYCONV_SIMD", None)
-        cmd = [sys.executable, "-m", "pytest", "-p", "cyconv_emu512_plugin",
-               os.path.join(ROOT, "tests"), "-q", "-k",
-               # the tests of no variant, and those of the variant emulated on
-               " and ".join(f"not {n}" for n in TABLE["NAMES"] if n != HOST.name),
-               "-p", "no:cacheprovider"] + list(argv)
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "cyconv_emu512_plugin",
+            os.path.join(ROOT, "tests"),
+            "-q",
+            "-k",
+            # the tests of no variant, and those of the variant emulated on
+            " and ".join(f"not {n}" for n in TABLE["NAMES"] if n != HOST.name),
+            "-p",
+            "no:cacheprovider",
+        ] + list(argv)
         print("running:", " ".join(cmd), flush=True)
         return subprocess.call(cmd, env=env, cwd=workdir)
 

@@ -11,6 +11,7 @@ into a temporary one: nothing generated goes into the source tree. Both read
 this file with :func:`runpy.run_path` (cyconv itself is not importable before
 it is built). It needs the standard library, and Cython when rendering.
 """
+
 import os
 import re
 
@@ -74,6 +75,7 @@ def render(module, target, tiles, out_dir, src_dir=HERE):
     for name in templates(src_dir):
         with open(os.path.join(src_dir, name)) as f:
             text = Tempita.Template(f.read(), name=name).substitute(namespace)
-        _write_if_changed(os.path.join(out_dir, module + ".pyx" if name == TOP else name[:-3]),
-                          text)
+        _write_if_changed(
+            os.path.join(out_dir, module + ".pyx" if name == TOP else name[:-3]), text
+        )
     return os.path.join(out_dir, module + ".pyx")

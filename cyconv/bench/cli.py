@@ -241,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine["busy_before_start"] = busy
     if busy is not None and busy > 0.1:
         progress.message(
-            f"warning: the machine is {100 * busy:.0f} % busy with other work; timings will be noisy"
+            f"warning: the machine is {100 * busy:.0f} % busy with other work; "
+            "timings will be noisy"
         )
     if max(settings.threads) > machine["usable_cores"]:
         progress.message(f"warning: more threads than the {machine['usable_cores']} usable cores")

@@ -325,7 +325,9 @@ def run(layers: Sequence[Layer], settings: Settings, progress: Progress) -> dict
                     not_applicable.setdefault(layer.name, {})[name] = why
         for t in settings.threads:
             with blas_threads(t):
-                results += _run_layer(case, systems, t, settings, progress, f"{head} | {t} thread(s)")
+                results += _run_layer(
+                    case, systems, t, settings, progress, f"{head} | {t} thread(s)"
+                )
         del case
     measure_ceiling("end")
     progress.done()

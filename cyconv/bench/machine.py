@@ -44,7 +44,7 @@ DISTURBED = 0.1
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def import_error(module: str) -> str | None:
     """Return None when ``module`` imports, else why it does not (cached)."""
     try:
@@ -242,7 +242,9 @@ def machine_info() -> dict[str, Any]:
         "numpy_blas": _jsonable(_numpy_blas()),
         "cyconv": _cyconv_config(),
         "env": {
-            k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS") or k.startswith("CYCONV")
+            k: v
+            for k, v in os.environ.items()
+            if k.endswith("_NUM_THREADS") or k.startswith("CYCONV")
         },
     }
     with contextlib.suppress(OSError, AttributeError):

@@ -68,7 +68,9 @@ def write_outputs(
         "matmul": data["matmul"],
         "blas_threads_limited": data["blas_threads_limited"],
         "results": results,
-        "summary": {str(t): summarize(layers, results, data["matmul"], t) for t in settings.threads},
+        "summary": {
+            str(t): summarize(layers, results, data["matmul"], t) for t in settings.threads
+        },
         "missing": {r["system"]: r["message"] for r in results if r.get("status") == "missing"},
         "not_applicable": data["not_applicable"],
     }

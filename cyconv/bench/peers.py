@@ -306,12 +306,20 @@ SYSTEMS: tuple[System, ...] = (
         _prepare_cyconv_correlate2d,
         is_cyconv=True,
     ),
-    System("numpy_im2col", "NumPy im2col", None, _im2col_fits, _prepare_numpy_im2col, uses_blas=True),
+    System(
+        "numpy_im2col", "NumPy im2col", None, _im2col_fits, _prepare_numpy_im2col, uses_blas=True
+    ),
     System("scipy_loop", "SciPy correlate loop", "scipy.signal", _always, _prepare_scipy_loop),
     System(
-        "scipy_correlate2d", "SciPy correlate2d", "scipy.signal", _image_only, _prepare_scipy_correlate2d
+        "scipy_correlate2d",
+        "SciPy correlate2d",
+        "scipy.signal",
+        _image_only,
+        _prepare_scipy_correlate2d,
     ),
-    System("scipy_correlate", "SciPy correlate", "scipy.signal", _image_only, _prepare_scipy_correlate),
+    System(
+        "scipy_correlate", "SciPy correlate", "scipy.signal", _image_only, _prepare_scipy_correlate
+    ),
     System("scipy_ndimage", "SciPy ndimage", "scipy.ndimage", _image_only, _prepare_scipy_ndimage),
     System(
         "torch",

@@ -108,7 +108,12 @@ def plot_ratios(
             pos = top - i * bar_h
             ax.barh(pos, ratio, height=bar_h * 0.9, color=COLORS.get(name), label=label)
             ax.text(
-                ratio * 1.04, pos, fmt_ratio(ratio), va="center", ha="left", fontsize=8,
+                ratio * 1.04,
+                pos,
+                fmt_ratio(ratio),
+                va="center",
+                ha="left",
+                fontsize=8,
                 bbox=_LABEL_BOX,
             )
         ticks.append(y)
@@ -165,15 +170,16 @@ def plot_scaling(
     for layer, name, rates in data:
         by_layer.setdefault(layer.name, {})[name] = rates
     fig = _matplotlib_figure(
-        figsize=(4.5 + 3.5 * len(later), 1.2 + 0.22 * len(by_layer) * len(names) + 0.2 * len(by_layer)),
+        figsize=(
+            4.5 + 3.5 * len(later),
+            1.2 + 0.22 * len(by_layer) * len(names) + 0.2 * len(by_layer),
+        ),
         layout="constrained",
     )
     if fig is None:
         return False
     axes = fig.subplots(1, len(later), sharey=True, squeeze=False)[0]
-    top_speedup = max(
-        rates[t] / rates[base] for _, _, rates in data for t in later if t in rates
-    )
+    top_speedup = max(rates[t] / rates[base] for _, _, rates in data for t in later if t in rates)
     for ax, t in zip(axes, later):
         y = 0.0
         ticks, labels, seen = [], [], set()
@@ -187,8 +193,9 @@ def plot_scaling(
                 label = SYSTEMS_BY_NAME[name].label if name not in seen else None
                 seen.add(name)
                 ax.barh(pos, speedup, height=bar_h * 0.9, color=COLORS.get(name), label=label)
-                ax.text(speedup + 0.02, pos, f"{speedup:.2f}", va="center", fontsize=7,
-                        bbox=_LABEL_BOX)
+                ax.text(
+                    speedup + 0.02, pos, f"{speedup:.2f}", va="center", fontsize=7, bbox=_LABEL_BOX
+                )
             ticks.append(y)
             labels.append(lname)
             y -= 1.0

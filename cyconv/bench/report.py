@@ -75,10 +75,10 @@ def summarize(
             "ratio_to_best_peer": (
                 best_cy["gflops"] / best_peer["gflops"] if best_cy and best_peer else None
             ),
-            "percent_of_matmul": (100.0 * best_cy["gflops"] / ceiling) if best_cy and ceiling else None,
-            "ratio_to_peer": {
-                r["system"]: best_cy["gflops"] / r["gflops"] for r in peers
-            }
+            "percent_of_matmul": (100.0 * best_cy["gflops"] / ceiling)
+            if best_cy and ceiling
+            else None,
+            "ratio_to_peer": {r["system"]: best_cy["gflops"] / r["gflops"] for r in peers}
             if best_cy
             else {},
         }
@@ -135,11 +135,20 @@ def markdown_table(
     -------
     str
     """
-    present = {r["system"] for r in results if r["threads"] == threads and r.get("status") != "missing"}
+    present = {
+        r["system"] for r in results if r["threads"] == threads and r.get("status") != "missing"
+    }
     columns = [s for s in SYSTEMS if s.name in present]
     summary = {row["layer"]: row for row in summarize(layers, results, matmul, threads)}
-    head = ["layer", "GFLOP"] + [s.label for s in columns] + ["cyconv / best peer", "cyconv % of matmul"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    head = (
+        ["layer", "GFLOP"]
+        + [s.label for s in columns]
+        + ["cyconv / best peer", "cyconv % of matmul"]
+    )
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
     for layer in layers:
         recs = {r["system"]: r for r in _records(results, layer.name, threads)}
         row = summary[layer.name]
@@ -273,7 +282,9 @@ def report_text(
     ]
     for t in settings.threads:
         ceiling = data["matmul"].get(str(t), {})
-        rates = ", ".join(f"{dt} {fmt_rate(v['gflops'])} GFLOP/s" for dt, v in sorted(ceiling.items()))
+        rates = ", ".join(
+            f"{dt} {fmt_rate(v['gflops'])} GFLOP/s" for dt, v in sorted(ceiling.items())
+        )
         limited = ""
         if not data["blas_threads_limited"]:
             limited = " (BLAS threads not limited: no threadpoolctl)"
@@ -283,8 +294,8 @@ def report_text(
             "",
             markdown_table(layers, results, data["matmul"], t),
             "",
-            f"Matmul ceiling (NumPy `a @ b`, {settings.matmul_n}^3, best of the measurements before "
-            f"and after the layers): {rates}{limited}.",
+            f"Matmul ceiling (NumPy `a @ b`, {settings.matmul_n}^3, best of the measurements "
+            f"before and after the layers): {rates}{limited}.",
         ]
     if len(settings.threads) > 1:
         out += ["", "## Thread scaling", "", scaling_table(layers, results, settings.threads)]

@@ -100,7 +100,7 @@ class Layer:
         if layer.dtype not in DTYPES:
             raise ValueError(f"suite layer {layer.name!r}: dtype must be one of {list(DTYPES)}")
         try:
-            layer.output_shape
+            _ = layer.output_shape  # checks the geometry
         except ValueError as exc:
             raise ValueError(f"suite layer {layer.name!r}: {exc}") from None
         return layer

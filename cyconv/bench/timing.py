@@ -193,7 +193,9 @@ def time_interleaved(
     for i in range(count):
         timing = done[i]
         if timing is None:
-            note = "" if planned[i] >= repeats else f"{planned[i]} of {repeats} samples: time budget"
+            note = (
+                "" if planned[i] >= repeats else f"{planned[i]} of {repeats} samples: time budget"
+            )
             timing = Timing(statistics.median(samples[i]), samples[i], numbers[i], note)
         out.append(timing)
     return out
@@ -217,8 +219,9 @@ def pool_timings(parts: Sequence[Timing]) -> Timing:
         return parts[0]
     samples = [t for part in parts for t in part.samples_s]
     notes = sorted({part.note for part in parts if part.note})
-    return Timing(statistics.median(samples), samples, max(p.number for p in parts),
-                  "; ".join(notes))
+    return Timing(
+        statistics.median(samples), samples, max(p.number for p in parts), "; ".join(notes)
+    )
 
 
 def matmul_ceiling(
