@@ -20,6 +20,7 @@ Cases that fail today are known bugs: they are kept, marked ``xfail(strict=True)
 with the reason, so that the suite stays green and a fix shows up as XPASS
 (then drop the mark). ``-k "not knownbug"`` deselects them.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -49,22 +50,41 @@ BIG = 2**62
 
 #: Wrong types for an integer parameter: (value, label).
 NOT_INTS = [
-    (1.5, "float"), (2.0, "integral-float"), (np.float64(2.0), "np.float64"),
-    (np.float32(2.0), "np.float32"), ("2", "str"), (b"2", "bytes"), (True, "True"),
-    (False, "False"), (np.True_, "np.bool_"), (NAN, "nan"), (INF, "inf"), (-INF, "-inf"),
-    (1j, "complex"), (object(), "object"), (Decimal(2), "Decimal"), (Fraction(2, 1), "Fraction"),
+    (1.5, "float"),
+    (2.0, "integral-float"),
+    (np.float64(2.0), "np.float64"),
+    (np.float32(2.0), "np.float32"),
+    ("2", "str"),
+    (b"2", "bytes"),
+    (True, "True"),
+    (False, "False"),
+    (np.True_, "np.bool_"),
+    (NAN, "nan"),
+    (INF, "inf"),
+    (-INF, "-inf"),
+    (1j, "complex"),
+    (object(), "object"),
+    (Decimal(2), "Decimal"),
+    (Fraction(2, 1), "Fraction"),
     (np.array(2), "0-d-array"),
 ]
 #: Integer values below every minimum (stride, dilation and groups are >= 1).
-BELOW_ONE = [(0, "zero"), (-1, "negative"), (-BIG, "-2**62"), (-2**64, "-2**64")]
+BELOW_ONE = [(0, "zero"), (-1, "negative"), (-BIG, "-2**62"), (-(2**64), "-2**64")]
 #: Wrong pair-shaped values for stride/dilation.
 BAD_PAIRS = [
-    ((1,), ValueError, "1-tuple"), ((1, 2, 3), ValueError, "3-tuple"), ((), ValueError, "empty"),
-    ([], ValueError, "empty-list"), ((0, 1), ValueError, "zero-in-pair"),
-    ((1, -1), ValueError, "negative-in-pair"), ((1, 1.5), TypeError, "float-in-pair"),
-    ((None, 1), TypeError, "None-in-pair"), ((True, 1), TypeError, "bool-in-pair"),
-    ((1, NAN), TypeError, "nan-in-pair"), (((1, 1), (1, 1)), TypeError, "pair-of-pairs"),
-    ("ab", TypeError, "2-char-str"), (np.array([1, 2, 3]), ValueError, "3-array"),
+    ((1,), ValueError, "1-tuple"),
+    ((1, 2, 3), ValueError, "3-tuple"),
+    ((), ValueError, "empty"),
+    ([], ValueError, "empty-list"),
+    ((0, 1), ValueError, "zero-in-pair"),
+    ((1, -1), ValueError, "negative-in-pair"),
+    ((1, 1.5), TypeError, "float-in-pair"),
+    ((None, 1), TypeError, "None-in-pair"),
+    ((True, 1), TypeError, "bool-in-pair"),
+    ((1, NAN), TypeError, "nan-in-pair"),
+    (((1, 1), (1, 1)), TypeError, "pair-of-pairs"),
+    ("ab", TypeError, "2-char-str"),
+    (np.array([1, 2, 3]), ValueError, "3-array"),
     (np.ones((2, 2), int), TypeError, "2x2-array"),
 ]
 NOT_STRINGS = [(None, "None"), (0, "int"), (b"x", "bytes"), (["x"], "list"), (1.5, "float")]
@@ -72,8 +92,14 @@ NOT_STRINGS = [(None, "None"), (0, "int"), (b"x", "bytes"), (["x"], "list"), (1.
 
 def _case(fn: str, param: str, label: str, kwargs: dict, exc, match: str | None = None):
     """One row: call ``fn`` with ``kwargs`` (over the defaults); expect ``exc`` naming ``param``."""
-    return dict(id=f"{fn}-{param}-{label}", fn=fn, param=param, kwargs=kwargs, exc=exc,
-                match=match if match is not None else f"`{param}`")
+    return dict(
+        id=f"{fn}-{param}-{label}",
+        fn=fn,
+        param=param,
+        kwargs=kwargs,
+        exc=exc,
+        match=match if match is not None else f"`{param}`",
+    )
 
 
 def _int_param_rows(fn: str, param: str, pair_ok: bool, minimum: int = 1) -> List[dict]:
@@ -91,47 +117,86 @@ def _int_param_rows(fn: str, param: str, pair_ok: bool, minimum: int = 1) -> Lis
 
 
 PADDING_BAD = [
-    (-1, ValueError, "negative"), (-BIG, ValueError, "-2**62"), ((1, -1), ValueError, "neg-pair"),
-    (((0, 1), (-2, 0)), ValueError, "neg-in-pairs"), ((1, 2, 3), ValueError, "3-tuple"),
-    ((1,), ValueError, "1-tuple"), ((), ValueError, "empty"),
-    (((1, 2, 3), (0, 0)), ValueError, "3-in-pairs"), (((1,), (0, 0)), ValueError, "1-in-pairs"),
-    (((1, 1), (1, 1), (1, 1)), ValueError, "3-pairs"), (1.5, TypeError, "float"),
-    (2.0, TypeError, "integral-float"), (None, TypeError, "None"), (True, TypeError, "True"),
-    ((1.0, 1), TypeError, "float-in-pair"), ((True, 1), TypeError, "bool-in-pair"),
-    (NAN, TypeError, "nan"), (INF, TypeError, "inf"), ((1, NAN), TypeError, "nan-in-pair"),
-    (1j, TypeError, "complex"), (object(), TypeError, "object"),
-    (np.float64(1.0), TypeError, "np.float64"), (b"same", ValueError, "bytes"),
-    (("same", 1), ValueError, "same-in-pair"), ((1, "valid"), ValueError, "valid-in-pair"),
-    (("same", "same"), ValueError, "same-same"), (((1, 1), (1, "same")), TypeError,
-                                                  "str-in-pairs"),
-    ("full", ValueError, "str-full"), ("", ValueError, "str-empty"),
-    ("samee", ValueError, "str-typo"), ("same ", ValueError, "str-trailing-space"),
+    (-1, ValueError, "negative"),
+    (-BIG, ValueError, "-2**62"),
+    ((1, -1), ValueError, "neg-pair"),
+    (((0, 1), (-2, 0)), ValueError, "neg-in-pairs"),
+    ((1, 2, 3), ValueError, "3-tuple"),
+    ((1,), ValueError, "1-tuple"),
+    ((), ValueError, "empty"),
+    (((1, 2, 3), (0, 0)), ValueError, "3-in-pairs"),
+    (((1,), (0, 0)), ValueError, "1-in-pairs"),
+    (((1, 1), (1, 1), (1, 1)), ValueError, "3-pairs"),
+    (1.5, TypeError, "float"),
+    (2.0, TypeError, "integral-float"),
+    (None, TypeError, "None"),
+    (True, TypeError, "True"),
+    ((1.0, 1), TypeError, "float-in-pair"),
+    ((True, 1), TypeError, "bool-in-pair"),
+    (NAN, TypeError, "nan"),
+    (INF, TypeError, "inf"),
+    ((1, NAN), TypeError, "nan-in-pair"),
+    (1j, TypeError, "complex"),
+    (object(), TypeError, "object"),
+    (np.float64(1.0), TypeError, "np.float64"),
+    (b"same", ValueError, "bytes"),
+    (("same", 1), ValueError, "same-in-pair"),
+    ((1, "valid"), ValueError, "valid-in-pair"),
+    (("same", "same"), ValueError, "same-same"),
+    (((1, 1), (1, "same")), TypeError, "str-in-pairs"),
+    ("full", ValueError, "str-full"),
+    ("", ValueError, "str-empty"),
+    ("samee", ValueError, "str-typo"),
+    ("same ", ValueError, "str-trailing-space"),
 ]
-MODE_BAD = [("mirror", "unknown"), ("", "empty"), ("same", "padding-word"), ("zero", "typo"),
-            (" zeros", "leading-space"), ("reflect101", "opencv-name")]
-LAYOUT_BAD = [("HWCN", "unknown"), ("", "empty"), ("NCH", "short"), ("NCWH", "permuted"),
-              ("nchw ", "trailing-space")]
-N_THREADS_BAD = [(0, ValueError, "zero")] + [
-    (v, TypeError, label) for v, label in NOT_INTS if label not in ("True", "False")] + [
-    (True, TypeError, "True"), ([2], TypeError, "list"), ((2,), TypeError, "tuple")]
+MODE_BAD = [
+    ("mirror", "unknown"),
+    ("", "empty"),
+    ("same", "padding-word"),
+    ("zero", "typo"),
+    (" zeros", "leading-space"),
+    ("reflect101", "opencv-name"),
+]
+LAYOUT_BAD = [
+    ("HWCN", "unknown"),
+    ("", "empty"),
+    ("NCH", "short"),
+    ("NCWH", "permuted"),
+    ("nchw ", "trailing-space"),
+]
+N_THREADS_BAD = (
+    [(0, ValueError, "zero")]
+    + [(v, TypeError, label) for v, label in NOT_INTS if label not in ("True", "False")]
+    + [(True, TypeError, "True"), ([2], TypeError, "list"), ((2,), TypeError, "tuple")]
+)
 ARRAY_TYPE_BAD = [
-    (None, TypeError, "None"), ("abc", TypeError, "str"), (b"abc", TypeError, "bytes"),
-    (object(), TypeError, "object"), ({"a": 1}, TypeError, "dict"),
+    (None, TypeError, "None"),
+    ("abc", TypeError, "str"),
+    (b"abc", TypeError, "bytes"),
+    (object(), TypeError, "object"),
+    ({"a": 1}, TypeError, "dict"),
 ]
 
 
-def _array_rows(fn: str, param: str, good: np.ndarray, *, min_rank: int, max_rank: int,
-                ranks_ok=None) -> List[dict]:
+def _array_rows(
+    fn: str, param: str, good: np.ndarray, *, min_rank: int, max_rank: int, ranks_ok=None
+) -> List[dict]:
     """Wrong types, dtypes and ranks for an array parameter whose good value is ``good``."""
     rows = [_case(fn, param, label, {param: v}, exc) for v, exc, label in ARRAY_TYPE_BAD]
-    for dt, label in [(np.complex64, "complex64"), (np.complex128, "complex128"),
-                      (object, "object-dtype"), ("U1", "str-dtype"), ("S1", "bytes-dtype"),
-                      ("M8[s]", "datetime"), ("m8[s]", "timedelta"),
-                      ([("a", "f4"), ("b", "f4")], "structured"), ("V8", "void")]:
+    for dt, label in [
+        (np.complex64, "complex64"),
+        (np.complex128, "complex128"),
+        (object, "object-dtype"),
+        ("U1", "str-dtype"),
+        ("S1", "bytes-dtype"),
+        ("M8[s]", "datetime"),
+        ("m8[s]", "timedelta"),
+        ([("a", "f4"), ("b", "f4")], "structured"),
+        ("V8", "void"),
+    ]:
         rows.append(_case(fn, param, label, {param: np.zeros(good.shape, dt)}, TypeError))
     if np.dtype(np.longdouble).itemsize > 8:
-        rows.append(_case(fn, param, "longdouble", {param: good.astype(np.longdouble)},
-                          TypeError))
+        rows.append(_case(fn, param, "longdouble", {param: good.astype(np.longdouble)}, TypeError))
     ragged = [[1.0, 2.0], [3.0]]
     for _ in range(max(0, good.ndim - 2)):
         ragged = [ragged]
@@ -139,9 +204,8 @@ def _array_rows(fn: str, param: str, good: np.ndarray, *, min_rank: int, max_ran
     for r in range(0, 7):
         if (min_rank <= r <= max_rank) or (ranks_ok and r in ranks_ok):
             continue
-        shape = (good.shape + (1,) * 6)[:r] if r > good.ndim else good.shape[good.ndim - r:]
-        rows.append(_case(fn, param, f"rank-{r}", {param: np.ones(shape, np.float32)},
-                          ValueError))
+        shape = (good.shape + (1,) * 6)[:r] if r > good.ndim else good.shape[good.ndim - r :]
+        rows.append(_case(fn, param, f"rank-{r}", {param: np.ones(shape, np.float32)}, ValueError))
     return rows
 
 
@@ -152,23 +216,48 @@ def _conv_rows(fn: str) -> List[dict]:
     """Rows shared by conv2d and the Conv2d constructor (its parameters minus input/out)."""
     rows = []
     rows += _array_rows(fn, "weight", W, min_rank=4, max_rank=4)
-    for shape, label in [((0, 4, 3, 3), "zero-out-channels"), ((6, 0, 3, 3), "zero-in-channels"),
-                         ((6, 4, 0, 3), "zero-kH"), ((6, 4, 3, 0), "zero-kW")]:
-        rows.append(_case(fn, "weight", label, {"weight": np.ones(shape, np.float32)},
-                          ValueError))
-    rows.append(_case(fn, "weight", "wrong-in-channels", {"weight": np.ones((6, 3, 3, 3))},
-                      ValueError, "`input`.*`weight`" if fn == "conv2d" else "`weight`"))
+    for shape, label in [
+        ((0, 4, 3, 3), "zero-out-channels"),
+        ((6, 0, 3, 3), "zero-in-channels"),
+        ((6, 4, 0, 3), "zero-kH"),
+        ((6, 4, 3, 0), "zero-kW"),
+    ]:
+        rows.append(_case(fn, "weight", label, {"weight": np.ones(shape, np.float32)}, ValueError))
+    rows.append(
+        _case(
+            fn,
+            "weight",
+            "wrong-in-channels",
+            {"weight": np.ones((6, 3, 3, 3))},
+            ValueError,
+            "`input`.*`weight`" if fn == "conv2d" else "`weight`",
+        )
+    )
     # bias
-    rows += [_case(fn, "bias", label, {"bias": v}, exc) for v, exc, label in ARRAY_TYPE_BAD
-             if v is not None]
-    for v, label in [(np.zeros(6, complex), "complex"), (np.zeros(6, object), "object-dtype"),
-                     (np.array(["a"] * 6), "str-dtype"), (np.zeros(6, "M8[s]"), "datetime"),
-                     ([[1.0], [2.0, 3.0]], "ragged")]:
+    rows += [
+        _case(fn, "bias", label, {"bias": v}, exc)
+        for v, exc, label in ARRAY_TYPE_BAD
+        if v is not None
+    ]
+    for v, label in [
+        (np.zeros(6, complex), "complex"),
+        (np.zeros(6, object), "object-dtype"),
+        (np.array(["a"] * 6), "str-dtype"),
+        (np.zeros(6, "M8[s]"), "datetime"),
+        ([[1.0], [2.0, 3.0]], "ragged"),
+    ]:
         rows.append(_case(fn, "bias", label, {"bias": v}, TypeError))
-    for v, label in [(np.float32(0), "0-d"), (0.0, "scalar"), (np.zeros(5), "short"),
-                     (np.zeros(7), "long"), (np.zeros(0), "empty"), (np.zeros((1, 6)), "2-d"),
-                     (np.zeros((6, 1)), "column"), (np.zeros((6, 1, 1)), "3-d"),
-                     ([0.0] * 5, "short-list")]:
+    for v, label in [
+        (np.float32(0), "0-d"),
+        (0.0, "scalar"),
+        (np.zeros(5), "short"),
+        (np.zeros(7), "long"),
+        (np.zeros(0), "empty"),
+        (np.zeros((1, 6)), "2-d"),
+        (np.zeros((6, 1)), "column"),
+        (np.zeros((6, 1, 1)), "3-d"),
+        ([0.0] * 5, "short-list"),
+    ]:
         rows.append(_case(fn, "bias", label, {"bias": v}, ValueError))
     # stride, dilation, groups
     rows += _int_param_rows(fn, "stride", pair_ok=True)
@@ -176,16 +265,39 @@ def _conv_rows(fn: str) -> List[dict]:
     rows += _int_param_rows(fn, "groups", pair_ok=False)
     rows += [
         _case(fn, "groups", "not-dividing-C", {"groups": 3}, ValueError),
-        _case(fn, "groups", "not-dividing-O", {"weight": np.ones((5, 2, 3, 3)), "groups": 2},
-              ValueError),
+        _case(
+            fn,
+            "groups",
+            "not-dividing-O",
+            {"weight": np.ones((5, 2, 3, 3)), "groups": 2},
+            ValueError,
+        ),
         _case(fn, "groups", "2**62", {"groups": BIG}, ValueError),
         _case(fn, "groups", "pair", {"groups": (1, 1)}, TypeError),
-        _case(fn, "dilation", "2**62", {"dilation": BIG}, ValueError,
-              "`dilation`|larger than the padded input"),
-        _case(fn, "weight", "larger-than-input", {"weight": np.ones((6, 4, 7, 3))}, ValueError,
-              "larger than the padded input"),
-        _case(fn, "dilation", "kernel-outgrows-input", {"dilation": 4}, ValueError,
-              "`dilation`|larger than the padded input"),
+        _case(
+            fn,
+            "dilation",
+            "2**62",
+            {"dilation": BIG},
+            ValueError,
+            "`dilation`|larger than the padded input",
+        ),
+        _case(
+            fn,
+            "weight",
+            "larger-than-input",
+            {"weight": np.ones((6, 4, 7, 3))},
+            ValueError,
+            "larger than the padded input",
+        ),
+        _case(
+            fn,
+            "dilation",
+            "kernel-outgrows-input",
+            {"dilation": 4},
+            ValueError,
+            "`dilation`|larger than the padded input",
+        ),
     ]
     # padding
     rows += [_case(fn, "padding", label, {"padding": v}, exc) for v, exc, label in PADDING_BAD]
@@ -198,23 +310,38 @@ def _conv_rows(fn: str) -> List[dict]:
         rows.append(_case(fn, "layout", f"str-{label}", {"layout": v}, ValueError))
     for v, label in NOT_STRINGS:
         rows.append(_case(fn, "layout", label, {"layout": v}, (TypeError, ValueError)))
-    rows += [_case(fn, "n_threads", label, {"n_threads": v}, exc) for v, exc, label in N_THREADS_BAD]
+    rows += [
+        _case(fn, "n_threads", label, {"n_threads": v}, exc) for v, exc, label in N_THREADS_BAD
+    ]
     return rows
 
 
 def _input_rows(fn: str) -> List[dict]:
     rows = _array_rows(fn, "input", X, min_rank=3, max_rank=4)
     rows += [
-        _case(fn, "input", "wrong-channels", {"input": np.ones((2, 3, 6, 7))}, ValueError,
-              "`input`"),
-        _case(fn, "input", "nhwc-wrong-channels", {"input": np.ones((2, 4, 6, 7)),
-                                                   "layout": "NHWC"}, ValueError, "`input`"),
+        _case(
+            fn, "input", "wrong-channels", {"input": np.ones((2, 3, 6, 7))}, ValueError, "`input`"
+        ),
+        _case(
+            fn,
+            "input",
+            "nhwc-wrong-channels",
+            {"input": np.ones((2, 4, 6, 7)), "layout": "NHWC"},
+            ValueError,
+            "`input`",
+        ),
         _case(fn, "input", "zero-channels", {"input": np.ones((2, 0, 6, 7))}, ValueError),
         _case(fn, "input", "zero-H", {"input": np.ones((2, 4, 0, 7))}, ValueError),
         _case(fn, "input", "zero-W", {"input": np.ones((2, 4, 6, 0))}, ValueError),
         _case(fn, "input", "unbatched-zero-H", {"input": np.ones((4, 0, 7))}, ValueError),
-        _case(fn, "input", "smaller-than-kernel", {"input": np.ones((2, 4, 2, 7))}, ValueError,
-              "larger than the padded input"),
+        _case(
+            fn,
+            "input",
+            "smaller-than-kernel",
+            {"input": np.ones((2, 4, 2, 7))},
+            ValueError,
+            "larger than the padded input",
+        ),
     ]
     return rows
 
@@ -258,29 +385,61 @@ def _filter_rows(fn: str) -> List[dict]:
             _case(fn, p, "stack-zero-W", {p: np.ones((2, 3, 0))}, ValueError),
         ]
     rows += [
-        _case(fn, "in1", "not-broadcasting", {"in1": np.ones((2, 6, 7)),
-                                              "in2": np.ones((3, 3, 3))}, ValueError,
-              "`in1`.*`in2`"),
-        _case(fn, "in1", "valid-neither-larger", {"in1": np.ones((3, 5)), "in2": np.ones((4, 4)),
-                                                  "mode": "valid"}, ValueError, "`in1`.*`in2`"),
+        _case(
+            fn,
+            "in1",
+            "not-broadcasting",
+            {"in1": np.ones((2, 6, 7)), "in2": np.ones((3, 3, 3))},
+            ValueError,
+            "`in1`.*`in2`",
+        ),
+        _case(
+            fn,
+            "in1",
+            "valid-neither-larger",
+            {"in1": np.ones((3, 5)), "in2": np.ones((4, 4)), "mode": "valid"},
+            ValueError,
+            "`in1`.*`in2`",
+        ),
     ]
-    for v, label in [("ful", "typo"), ("FULL", "upper"), ("", "empty"), ("reflect", "boundary-word"),
-                     (" same", "space")]:
+    for v, label in [
+        ("ful", "typo"),
+        ("FULL", "upper"),
+        ("", "empty"),
+        ("reflect", "boundary-word"),
+        (" same", "space"),
+    ]:
         rows.append(_case(fn, "mode", f"str-{label}", {"mode": v}, ValueError))
     for v, label in NOT_STRINGS:
         rows.append(_case(fn, "mode", label, {"mode": v}, (TypeError, ValueError)))
-    for v, label in [("reflect", "unknown"), ("zeros", "padding-mode-word"), ("", "empty"),
-                     ("symm ", "space")]:
+    for v, label in [
+        ("reflect", "unknown"),
+        ("zeros", "padding-mode-word"),
+        ("", "empty"),
+        ("symm ", "space"),
+    ]:
         rows.append(_case(fn, "boundary", f"str-{label}", {"boundary": v}, ValueError))
     for v, label in NOT_STRINGS:
         rows.append(_case(fn, "boundary", label, {"boundary": v}, TypeError))
-    for v, label in [("x", "str"), (None, "None"), ([1.0, 2.0], "list"), (np.zeros(1), "1-array"),
-                     (np.zeros((1, 1)), "2-d-array"), (1j, "complex"),
-                     (np.complex64(1), "np.complex64"), (object(), "object"), (True, "True"),
-                     (np.bool_(False), "np.bool_"), (np.datetime64(1, "s"), "datetime"),
-                     (b"1", "bytes"), (10**400, "int-beyond-float")]:
+    for v, label in [
+        ("x", "str"),
+        (None, "None"),
+        ([1.0, 2.0], "list"),
+        (np.zeros(1), "1-array"),
+        (np.zeros((1, 1)), "2-d-array"),
+        (1j, "complex"),
+        (np.complex64(1), "np.complex64"),
+        (object(), "object"),
+        (True, "True"),
+        (np.bool_(False), "np.bool_"),
+        (np.datetime64(1, "s"), "datetime"),
+        (b"1", "bytes"),
+        (10**400, "int-beyond-float"),
+    ]:
         rows.append(_case(fn, "fillvalue", label, {"fillvalue": v}, (TypeError, ValueError)))
-    rows += [_case(fn, "n_threads", label, {"n_threads": v}, exc) for v, exc, label in N_THREADS_BAD]
+    rows += [
+        _case(fn, "n_threads", label, {"n_threads": v}, exc) for v, exc, label in N_THREADS_BAD
+    ]
     return rows
 
 
@@ -289,9 +448,14 @@ def _output_shape_rows() -> List[dict]:
     rows = []
     for p, good in (("input_shape", (2, 4, 6, 7)), ("weight_shape", (6, 4, 3, 3))):
         for v, exc, label in [
-            (5, TypeError, "int"), (None, TypeError, "None"), ("abcd", TypeError, "str"),
-            (b"ab", ValueError, "bytes"), (5.0, TypeError, "float"), (object(), TypeError, "object"),
-            (good[:-2], ValueError, "too-few-dims"), (good + (1, 1), ValueError, "too-many-dims"),
+            (5, TypeError, "int"),
+            (None, TypeError, "None"),
+            ("abcd", TypeError, "str"),
+            (b"ab", ValueError, "bytes"),
+            (5.0, TypeError, "float"),
+            (object(), TypeError, "object"),
+            (good[:-2], ValueError, "too-few-dims"),
+            (good + (1, 1), ValueError, "too-many-dims"),
             (good[:2] + (-6,) + good[3:], ValueError, "negative"),
             (good[:2] + (-BIG,) + good[3:], ValueError, "-2**62"),
             (good[:2] + (6.0,) + good[3:], TypeError, "float-dim"),
@@ -303,10 +467,26 @@ def _output_shape_rows() -> List[dict]:
             (good[:1] + (0,) + good[2:], ValueError, "zero-channels"),
         ]:
             rows.append(_case(fn, p, label, {p: v}, exc))
-    rows.append(_case(fn, "input_shape", "wrong-channels", {"input_shape": (2, 3, 6, 7)},
-                      ValueError, "`input_shape`.*`weight_shape`"))
-    rows.append(_case(fn, "input_shape", "smaller-than-kernel", {"input_shape": (2, 4, 2, 7)},
-                      ValueError, "larger than the padded input"))
+    rows.append(
+        _case(
+            fn,
+            "input_shape",
+            "wrong-channels",
+            {"input_shape": (2, 3, 6, 7)},
+            ValueError,
+            "`input_shape`.*`weight_shape`",
+        )
+    )
+    rows.append(
+        _case(
+            fn,
+            "input_shape",
+            "smaller-than-kernel",
+            {"input_shape": (2, 4, 2, 7)},
+            ValueError,
+            "larger than the padded input",
+        )
+    )
     rows += _int_param_rows(fn, "stride", pair_ok=True)
     rows += _int_param_rows(fn, "dilation", pair_ok=True)
     rows += _int_param_rows(fn, "groups", pair_ok=False)
@@ -316,24 +496,78 @@ def _output_shape_rows() -> List[dict]:
         rows.append(_case(fn, "layout", f"str-{label}", {"layout": v}, ValueError))
     for v, label in NOT_STRINGS:
         rows.append(_case(fn, "layout", label, {"layout": v}, (TypeError, ValueError)))
+    # the transposed case: weight (in_channels, out_channels / groups, kH, kW)
+    for v, label in [(1, "int"), (None, "None"), ("yes", "str"), (np.array([True]), "array")]:
+        rows.append(_case(fn, "transposed", label, {"transposed": v}, TypeError))
+    rows.append(
+        _case(fn, "output_padding", "without-transposed", {"output_padding": 1}, ValueError)
+    )
+    transposed = {"transposed": True, "weight_shape": (4, 6, 3, 3)}
+    for v, exc, label in [
+        (1, ValueError, "not-below-stride"),
+        (-1, ValueError, "negative"),
+        ((0, 1), ValueError, "pair-not-below-stride"),
+        (1.5, TypeError, "float"),
+        ((0, 0, 0), ValueError, "3-tuple"),
+        ("0", TypeError, "str"),
+        (None, TypeError, "None"),
+    ]:
+        rows.append(_case(fn, "output_padding", label, dict(transposed, output_padding=v), exc))
+    rows.append(
+        _case(
+            fn,
+            "output_padding",
+            "not-below-stride-2",
+            dict(transposed, stride=2, output_padding=2),
+            ValueError,
+        )
+    )
+    rows.append(
+        _case(fn, "padding", "transposed-same", dict(transposed, padding="same"), ValueError)
+    )
+    rows.append(
+        _case(
+            fn,
+            "weight_shape",
+            "transposed-in-channels",
+            {"transposed": True, "weight_shape": (6, 4, 3, 3)},
+            ValueError,
+        )
+    )
     return rows
 
 
 def _call_rows() -> List[dict]:
     """A layer's call: ``Conv2d(W)(input, out=...)``."""
-    rows = [dict(r, fn="Conv2d.__call__", id=r["id"].replace("conv2d-", "Conv2d.__call__-"))
-            for r in _input_rows("conv2d") + _out_rows("conv2d")
-            if "layout" not in r["kwargs"]]
+    rows = [
+        dict(r, fn="Conv2d.__call__", id=r["id"].replace("conv2d-", "Conv2d.__call__-"))
+        for r in _input_rows("conv2d") + _out_rows("conv2d")
+        if "layout" not in r["kwargs"]
+    ]
     return rows
 
 
 ROWS: List[dict] = (
-    _input_rows("conv2d") + _conv_rows("conv2d") + _out_rows("conv2d")
-    + [r for r in _conv_rows("Conv2d") if not any(
-        k in r["id"] for k in ("wrong-in-channels", "larger-than-input", "kernel-outgrows-input",
-                               "dilation-2**62", "not-dividing-C"))]
+    _input_rows("conv2d")
+    + _conv_rows("conv2d")
+    + _out_rows("conv2d")
+    + [
+        r
+        for r in _conv_rows("Conv2d")
+        if not any(
+            k in r["id"]
+            for k in (
+                "wrong-in-channels",
+                "larger-than-input",
+                "kernel-outgrows-input",
+                "dilation-2**62",
+                "not-dividing-C",
+            )
+        )
+    ]
     + _call_rows()
-    + _filter_rows("correlate2d") + _filter_rows("convolve2d")
+    + _filter_rows("correlate2d")
+    + _filter_rows("convolve2d")
     + _output_shape_rows()
 )
 
@@ -351,8 +585,11 @@ def _params(rows: List[dict]):
         n = seen.get(r["id"], 0)
         seen[r["id"]] = n + 1
         rid = r["id"] if n == 0 else f"{r['id']}#{n}"
-        marks = [pytest.mark.xfail(strict=True, reason=reason)
-                 for key, reason in KNOWN_BUGS.items() if key in rid]
+        marks = [
+            pytest.mark.xfail(strict=True, reason=reason)
+            for key, reason in KNOWN_BUGS.items()
+            if key in rid
+        ]
         if marks:
             rid += "-knownbug"
         out.append(pytest.param(r, id=rid, marks=marks[:1]))
@@ -392,13 +629,14 @@ def test_bad_input(row):
         result = _call(row)
     except exc as e:
         import re
+
         assert re.search(row["match"], str(e)), (
-            f"{type(e).__name__} does not name {row['match']!r}: {e}")
+            f"{type(e).__name__} does not name {row['match']!r}: {e}"
+        )
         return
     except Exception as e:  # noqa: BLE001 - any other exception class is a failure
         pytest.fail(f"raised {type(e).__name__} (expected {[c.__name__ for c in exc]}): {e}")
-    pytest.fail(f"no error; returned {type(result).__name__} "
-                f"{getattr(result, 'shape', result)!r}")
+    pytest.fail(f"no error; returned {type(result).__name__} {getattr(result, 'shape', result)!r}")
 
 
 def test_table_covers_every_parameter():
@@ -425,8 +663,13 @@ def test_table_covers_every_parameter():
 
 def test_errors_leave_out_untouched():
     """A refused call writes nothing into ``out``."""
-    for kwargs in [dict(stride=0), dict(bias=np.zeros(5)), dict(padding_mode="x"),
-                   dict(n_threads=0), dict(groups=3)]:
+    for kwargs in [
+        dict(stride=0),
+        dict(bias=np.zeros(5)),
+        dict(padding_mode="x"),
+        dict(n_threads=0),
+        dict(groups=3),
+    ]:
         out = np.full(OUT_SHAPE, 3.0, np.float32)
         with pytest.raises((ValueError, TypeError)):
             cyconv.conv2d(X, W, out=out, **kwargs)
@@ -439,16 +682,16 @@ def test_out_overlapping_an_input(which):
     out = buf[:240].reshape(OUT_SHAPE)
     x, w, b = X.copy(), W.copy(), B.copy()
     if which == "input":
-        x = buf[100:100 + X.size].reshape(X.shape)
+        x = buf[100 : 100 + X.size].reshape(X.shape)
     elif which == "weight":
-        w = buf[200:200 + W.size].reshape(W.shape)
+        w = buf[200 : 200 + W.size].reshape(W.shape)
     elif which == "bias":
         b = buf[230:236]
     elif which == "input-view":  # a strided view of the same buffer
-        x = buf[1::3][:X.size].reshape(X.shape)
+        x = buf[1::3][: X.size].reshape(X.shape)
     if which == "layer-input":
         layer = cyconv.Conv2d(W)
-        x = buf[100:100 + X.size].reshape(X.shape)
+        x = buf[100 : 100 + X.size].reshape(X.shape)
         with pytest.raises(ValueError, match="`out`"):
             layer(x, out=out)
         return
@@ -478,12 +721,14 @@ def rows_only(full, keep, n):
 """
 
 
-def _iso(fn: str, param: str, label: str, code: str, expect: str | None = None,
-         named: bool = False):
+def _iso(
+    fn: str, param: str, label: str, code: str, expect: str | None = None, named: bool = False
+):
     """An isolated row: ``code`` must raise MemoryError/ValueError (or, with ``named``,
     ValueError/TypeError naming ``param``) or return exactly ``expect``."""
-    return dict(id=f"{fn}-{param}-{label}", fn=fn, param=param, code=code, expect=expect,
-                named=named)
+    return dict(
+        id=f"{fn}-{param}-{label}", fn=fn, param=param, code=code, expect=expect, named=named
+    )
 
 
 ISOLATED = [
@@ -492,94 +737,244 @@ ISOLATED = [
     _iso("conv2d", "padding", "2**62", "cyconv.conv2d(X, W, padding=2**62)"),
     _iso("conv2d", "padding", "2**64", "cyconv.conv2d(X, W, padding=2**64)"),
     _iso("conv2d", "padding", "rows-2**40", "cyconv.conv2d(x1, w1, padding=((2**40, 0), (0, 0)))"),
-    _iso("conv2d", "padding", "rows-2**32-16GiB",
-         "cyconv.conv2d(x1, w1, padding=((2**31, 2**31), (0, 0)))"),
-    _iso("conv2d", "input", "broadcast-batch-2**40",
-         "cyconv.conv2d(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)), W)"),
-    _iso("conv2d", "input", "broadcast-batch-2**26",
-         "cyconv.conv2d(np.broadcast_to(np.float32(1), (2**26, 4, 6, 7)), W)"),
-    _iso("conv2d", "weight", "broadcast-out-channels-2**40",
-         "cyconv.conv2d(X, np.broadcast_to(np.float32(1), (2**40, 4, 3, 3)))"),
-    _iso("Conv2d", "weight", "broadcast-out-channels-2**40",
-         "cyconv.Conv2d(np.broadcast_to(np.float32(1), (2**40, 4, 3, 3)))(X)"),
-    _iso("Conv2d.__call__", "input", "broadcast-batch-2**40",
-         "cyconv.Conv2d(W)(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)))"),
-    _iso("Conv2d.__call__", "out", "huge-batch-view",
-         "cyconv.Conv2d(W)(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)), "
-         "out=np.empty((2, 6, 4, 5), np.float32))", named=True),
-    _iso("correlate2d", "in2", "broadcast-stack-2**40",
-         "cyconv.correlate2d(np.ones((8, 8)), np.broadcast_to(1.0, (2**30, 2**10, 3, 3)))"),
-    _iso("correlate2d", "in1", "broadcast-stack-2**40",
-         "cyconv.correlate2d(np.broadcast_to(1.0, (2**40, 8, 8)), np.ones((3, 3)))"),
-    _iso("convolve2d", "in1", "full-2**41",
-         "cyconv.convolve2d(np.broadcast_to(1.0, (2**20, 1, 2**10)), "
-         "np.broadcast_to(1.0, (2**10, 2**10)))"),
-    _iso("convolve2d", "in2", "broadcast-stack-2**36",
-         "cyconv.convolve2d(np.ones((4, 4)), np.broadcast_to(1.0, (2**36, 1, 1)), mode='same')"),
+    _iso(
+        "conv2d",
+        "padding",
+        "rows-2**32-16GiB",
+        "cyconv.conv2d(x1, w1, padding=((2**31, 2**31), (0, 0)))",
+    ),
+    _iso(
+        "conv2d",
+        "input",
+        "broadcast-batch-2**40",
+        "cyconv.conv2d(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)), W)",
+    ),
+    _iso(
+        "conv2d",
+        "input",
+        "broadcast-batch-2**26",
+        "cyconv.conv2d(np.broadcast_to(np.float32(1), (2**26, 4, 6, 7)), W)",
+    ),
+    _iso(
+        "conv2d",
+        "weight",
+        "broadcast-out-channels-2**40",
+        "cyconv.conv2d(X, np.broadcast_to(np.float32(1), (2**40, 4, 3, 3)))",
+    ),
+    _iso(
+        "Conv2d",
+        "weight",
+        "broadcast-out-channels-2**40",
+        "cyconv.Conv2d(np.broadcast_to(np.float32(1), (2**40, 4, 3, 3)))(X)",
+    ),
+    _iso(
+        "Conv2d.__call__",
+        "input",
+        "broadcast-batch-2**40",
+        "cyconv.Conv2d(W)(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)))",
+    ),
+    _iso(
+        "Conv2d.__call__",
+        "out",
+        "huge-batch-view",
+        "cyconv.Conv2d(W)(np.broadcast_to(np.float32(1), (2**40, 4, 6, 7)), "
+        "out=np.empty((2, 6, 4, 5), np.float32))",
+        named=True,
+    ),
+    _iso(
+        "correlate2d",
+        "in2",
+        "broadcast-stack-2**40",
+        "cyconv.correlate2d(np.ones((8, 8)), np.broadcast_to(1.0, (2**30, 2**10, 3, 3)))",
+    ),
+    _iso(
+        "correlate2d",
+        "in1",
+        "broadcast-stack-2**40",
+        "cyconv.correlate2d(np.broadcast_to(1.0, (2**40, 8, 8)), np.ones((3, 3)))",
+    ),
+    _iso(
+        "convolve2d",
+        "in1",
+        "full-2**41",
+        "cyconv.convolve2d(np.broadcast_to(1.0, (2**20, 1, 2**10)), "
+        "np.broadcast_to(1.0, (2**10, 2**10)))",
+    ),
+    _iso(
+        "convolve2d",
+        "in2",
+        "broadcast-stack-2**36",
+        "cyconv.convolve2d(np.ones((4, 4)), np.broadcast_to(1.0, (2**36, 1, 1)), mode='same')",
+    ),
     # astronomically large geometry with a small output: exact result or a clean error
-    _iso("conv2d", "stride", "2**62-padding-2**62",
-         "cyconv.conv2d(x1, w1, stride=2**62, padding=2**62)", "center(3, 1)"),
-    _iso("conv2d", "dilation", "2**62-padding-2**62",
-         "cyconv.conv2d(x1, w3, dilation=2**62, padding=2**62)", "center(1, 5)"),
-    _iso("conv2d", "dilation", "2**62-padding-2**62-mix",
-         "cyconv.conv2d(x2, w23, dilation=2**62, padding=2**62)", "center(1, 5 + 14)"),
-    _iso("conv2d", "dilation", "2**62-padding-2**62-reflect",
-         "cyconv.conv2d(x2, w23, dilation=2**62, padding=2**62, padding_mode='reflect')",
-         "center(1, 171)"),
-    _iso("conv2d", "dilation", "2**61-padding-2**61-6x7",
-         "cyconv.conv2d(X, W, dilation=2**61, padding=2**61)", "np.full((2, 6, 6, 7), 4, np.float32)"),
-    _iso("conv2d", "dilation", "2**63-padding-2**63",
-         "cyconv.conv2d(X, W, dilation=2**63, padding=2**63)", "np.full((2, 6, 6, 7), 4, np.float32)"),
-    _iso("conv2d", "stride", "2**30-padding-2**30",
-         "cyconv.conv2d(x1, w1, stride=2**30, padding=2**30)", "center(3, 1)"),
-    _iso("conv2d", "stride", "2**30-padding-2**30-mix",
-         "cyconv.conv2d(x2, np.ones((1, 2, 1, 1), np.float32), stride=2**30, padding=2**30)",
-         "center(3, 2)"),
-    _iso("conv2d", "stride", "rows-2**62-padding-2**62",
-         "cyconv.conv2d(X, W, stride=(2**62, 1), padding=((2**62, 2**62), (0, 0)))",
-         "rows_only(cyconv.conv2d(X, W), 1, 3)"),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**62-padding-2**62",
+        "cyconv.conv2d(x1, w1, stride=2**62, padding=2**62)",
+        "center(3, 1)",
+    ),
+    _iso(
+        "conv2d",
+        "dilation",
+        "2**62-padding-2**62",
+        "cyconv.conv2d(x1, w3, dilation=2**62, padding=2**62)",
+        "center(1, 5)",
+    ),
+    _iso(
+        "conv2d",
+        "dilation",
+        "2**62-padding-2**62-mix",
+        "cyconv.conv2d(x2, w23, dilation=2**62, padding=2**62)",
+        "center(1, 5 + 14)",
+    ),
+    _iso(
+        "conv2d",
+        "dilation",
+        "2**62-padding-2**62-reflect",
+        "cyconv.conv2d(x2, w23, dilation=2**62, padding=2**62, padding_mode='reflect')",
+        "center(1, 171)",
+    ),
+    _iso(
+        "conv2d",
+        "dilation",
+        "2**61-padding-2**61-6x7",
+        "cyconv.conv2d(X, W, dilation=2**61, padding=2**61)",
+        "np.full((2, 6, 6, 7), 4, np.float32)",
+    ),
+    _iso(
+        "conv2d",
+        "dilation",
+        "2**63-padding-2**63",
+        "cyconv.conv2d(X, W, dilation=2**63, padding=2**63)",
+        "np.full((2, 6, 6, 7), 4, np.float32)",
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**30-padding-2**30",
+        "cyconv.conv2d(x1, w1, stride=2**30, padding=2**30)",
+        "center(3, 1)",
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**30-padding-2**30-mix",
+        "cyconv.conv2d(x2, np.ones((1, 2, 1, 1), np.float32), stride=2**30, padding=2**30)",
+        "center(3, 2)",
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "rows-2**62-padding-2**62",
+        "cyconv.conv2d(X, W, stride=(2**62, 1), padding=((2**62, 2**62), (0, 0)))",
+        "rows_only(cyconv.conv2d(X, W), 1, 3)",
+    ),
     # 2**24 channels x a receptive field of 2**20 x 2**20 (padded) pixels: the per-thread
     # staging panel would hold 2**64 elements; only ~0.3 GiB of real arrays
-    _iso("conv2d", "dilation", "panel-2**64-elements",
-         "cyconv.conv2d(np.ones((1, 2**24, 1, 1), np.float32), "
-         "np.ones((1, 2**24, 2, 2), np.float32), dilation=2**20 - 1, n_threads=1, "
-         "padding=((2**19, 2**19 - 1), (2**19, 2**19 - 1)))",
-         "np.zeros((1, 1, 1, 1), np.float32)"),
-    _iso("conv2d", "stride", "2**62", "cyconv.conv2d(X, W, stride=2**62)",
-         "cyconv.conv2d(X, W)[:, :, :1, :1]"),
-    _iso("conv2d", "stride", "2**63", "cyconv.conv2d(X, W, stride=2**63)",
-         "cyconv.conv2d(X, W)[:, :, :1, :1]", named=True),
-    _iso("conv2d", "stride", "2**64", "cyconv.conv2d(X, W, stride=2**64)",
-         "cyconv.conv2d(X, W)[:, :, :1, :1]", named=True),
-    _iso("conv2d", "stride", "(1,2**64)-depthwise",
-         "cyconv.conv2d(X, W[:4, :1], stride=(1, 2**64), groups=4)",
-         "cyconv.conv2d(X, W[:4, :1], groups=4)[..., :1]", named=True),
-    _iso("Conv2d", "stride", "2**64", "cyconv.Conv2d(W, stride=2**64)(X)",
-         "cyconv.conv2d(X, W)[:, :, :1, :1]", named=True),
-    _iso("conv2d", "n_threads", "2**64", "cyconv.conv2d(X, W, n_threads=2**64)",
-         "cyconv.conv2d(X, W, n_threads=1)", named=True),
-    _iso("conv2d", "n_threads", "-2**64", "cyconv.conv2d(X, W, n_threads=-2**64)",
-         "cyconv.conv2d(X, W, n_threads=1)", named=True),
-    _iso("correlate2d", "n_threads", "2**62", "cyconv.correlate2d(X, W[0], n_threads=2**62)",
-         "cyconv.correlate2d(X, W[0], n_threads=1)", named=True),
-    _iso("output_shape", "input_shape", "2**62",
-         "np.array(cyconv.output_shape((1, 1, 2**62, 2**62), (1, 1, 1, 1)), dtype=object)",
-         "np.array((1, 1, 2**62, 2**62), dtype=object)"),
-    _iso("output_shape", "padding", "2**64",
-         "np.array(cyconv.output_shape((1, 1, 1, 1), (1, 1, 1, 1), padding=2**64), dtype=object)",
-         "np.array((1, 1, 2**65 + 1, 2**65 + 1), dtype=object)"),
+    _iso(
+        "conv2d",
+        "dilation",
+        "panel-2**64-elements",
+        "cyconv.conv2d(np.ones((1, 2**24, 1, 1), np.float32), "
+        "np.ones((1, 2**24, 2, 2), np.float32), dilation=2**20 - 1, n_threads=1, "
+        "padding=((2**19, 2**19 - 1), (2**19, 2**19 - 1)))",
+        "np.zeros((1, 1, 1, 1), np.float32)",
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**62",
+        "cyconv.conv2d(X, W, stride=2**62)",
+        "cyconv.conv2d(X, W)[:, :, :1, :1]",
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**63",
+        "cyconv.conv2d(X, W, stride=2**63)",
+        "cyconv.conv2d(X, W)[:, :, :1, :1]",
+        named=True,
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "2**64",
+        "cyconv.conv2d(X, W, stride=2**64)",
+        "cyconv.conv2d(X, W)[:, :, :1, :1]",
+        named=True,
+    ),
+    _iso(
+        "conv2d",
+        "stride",
+        "(1,2**64)-depthwise",
+        "cyconv.conv2d(X, W[:4, :1], stride=(1, 2**64), groups=4)",
+        "cyconv.conv2d(X, W[:4, :1], groups=4)[..., :1]",
+        named=True,
+    ),
+    _iso(
+        "Conv2d",
+        "stride",
+        "2**64",
+        "cyconv.Conv2d(W, stride=2**64)(X)",
+        "cyconv.conv2d(X, W)[:, :, :1, :1]",
+        named=True,
+    ),
+    _iso(
+        "conv2d",
+        "n_threads",
+        "2**64",
+        "cyconv.conv2d(X, W, n_threads=2**64)",
+        "cyconv.conv2d(X, W, n_threads=1)",
+        named=True,
+    ),
+    _iso(
+        "conv2d",
+        "n_threads",
+        "-2**64",
+        "cyconv.conv2d(X, W, n_threads=-2**64)",
+        "cyconv.conv2d(X, W, n_threads=1)",
+        named=True,
+    ),
+    _iso(
+        "correlate2d",
+        "n_threads",
+        "2**62",
+        "cyconv.correlate2d(X, W[0], n_threads=2**62)",
+        "cyconv.correlate2d(X, W[0], n_threads=1)",
+        named=True,
+    ),
+    _iso(
+        "output_shape",
+        "input_shape",
+        "2**62",
+        "np.array(cyconv.output_shape((1, 1, 2**62, 2**62), (1, 1, 1, 1)), dtype=object)",
+        "np.array((1, 1, 2**62, 2**62), dtype=object)",
+    ),
+    _iso(
+        "output_shape",
+        "padding",
+        "2**64",
+        "np.array(cyconv.output_shape((1, 1, 1, 1), (1, 1, 1, 1), padding=2**64), dtype=object)",
+        "np.array((1, 1, 2**65 + 1, 2**65 + 1), dtype=object)",
+    ),
 ]
 
 _GARBAGE = (
     "BUG: when the padded extent (Ho-1)*stride + (k-1)*dilation + 1 exceeds 2**63-1, "
     "np.arange in _conv._index_map silently returns an EMPTY index map and the kernel reads "
-    "past it: garbage results, or a segmentation fault")
-_OVERFLOW = ("BUG: a stride >= 2**63 raises OverflowError ('Python int too large to convert "
-             "to C ssize_t', from the kernel's Py_ssize_t arguments) instead of a ValueError "
-             "naming `stride` (or the right 1-pixel result)")
-_PANEL = ("BUG: heap buffer overflow (segmentation fault): conv_mix computes the per-thread "
-          "panel size Cg * rows * Wp * sizeof(T) in Py_ssize_t/size_t arithmetic, which wraps "
-          "past 2**64 (here to 0), mallocs a tiny buffer and stages 2**64 elements into it")
+    "past it: garbage results, or a segmentation fault"
+)
+_OVERFLOW = (
+    "BUG: a stride >= 2**63 raises OverflowError ('Python int too large to convert "
+    "to C ssize_t', from the kernel's Py_ssize_t arguments) instead of a ValueError "
+    "naming `stride` (or the right 1-pixel result)"
+)
+_PANEL = (
+    "BUG: heap buffer overflow (segmentation fault): conv_mix computes the per-thread "
+    "panel size Cg * rows * Wp * sizeof(T) in Py_ssize_t/size_t arithmetic, which wraps "
+    "past 2**64 (here to 0), mallocs a tiny buffer and stages 2**64 elements into it"
+)
 _ISO_KNOWN: Dict[str, str] = {}  # all fixed: _GARBAGE, _OVERFLOW and _PANEL cases now raise
 
 
@@ -589,8 +984,9 @@ def _child_env() -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     if "asan" in env.get("LD_PRELOAD", ""):
         # ASan cannot run under RLIMIT_AS: cap single allocations instead
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":allocator_may_return_null=1:max_allocation_size_mb=3072")
+        env["ASAN_OPTIONS"] = (
+            env.get("ASAN_OPTIONS", "") + ":allocator_may_return_null=1:max_allocation_size_mb=3072"
+        )
     else:
         env["CYCONV_TEST_AS_LIMIT"] = str(3 << 30)
     return env
@@ -629,9 +1025,14 @@ def _run_isolated(cases: List[dict], timeout: float = 300.0) -> Dict[str, dict]:
     todo = [dict(id=c["id"], code=c["code"], expect=c["expect"]) for c in cases]
     env = _child_env()
     while todo:
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD, _PRELUDE], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, _PRELUDE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             out, err = proc.communicate(json.dumps(todo), timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -652,16 +1053,20 @@ def _run_isolated(cases: List[dict], timeout: float = 300.0) -> Dict[str, dict]:
         if "runtime error:" in err or "Sanitizer" in err:
             os.write(2, err.encode())  # let a sanitizer run see the report
         if current is not None:
-            results[current] = dict(id=current, status="crashed", returncode=proc.returncode,
-                                     stderr=err[-4000:])
+            results[current] = dict(
+                id=current, status="crashed", returncode=proc.returncode, stderr=err[-4000:]
+            )
         elif proc.returncode != 0 and not any(c["id"] not in results for c in todo):
             pass  # died at exit after the last case: nothing is lost
         elif proc.returncode != 0 and current is None:
             # died before the first "start": everything left is broken the same way
             for c in todo:
-                results.setdefault(c["id"], dict(id=c["id"], status="crashed",
-                                                 returncode=proc.returncode,
-                                                 stderr=err[-4000:]))
+                results.setdefault(
+                    c["id"],
+                    dict(
+                        id=c["id"], status="crashed", returncode=proc.returncode, stderr=err[-4000:]
+                    ),
+                )
         todo = [c for c in todo if c["id"] not in results]
     return results
 
@@ -669,8 +1074,11 @@ def _run_isolated(cases: List[dict], timeout: float = 300.0) -> Dict[str, dict]:
 @pytest.fixture(scope="module")
 def isolated_results(request):
     """Results of the selected isolated cases (``-k`` leaves the others unrun)."""
-    wanted = {item.callspec.params["row"]["id"] for item in request.session.items
-              if getattr(item, "originalname", "") == "test_bad_input_isolated"}
+    wanted = {
+        item.callspec.params["row"]["id"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_bad_input_isolated"
+    }
     return _run_isolated([r for r in ISOLATED if r["id"] in wanted])
 
 
@@ -678,8 +1086,11 @@ def _iso_params():
     out = []
     for r in ISOLATED:
         rid = r["id"]
-        marks = [pytest.mark.xfail(strict=True, reason=reason)
-                 for key, reason in _ISO_KNOWN.items() if key in rid]
+        marks = [
+            pytest.mark.xfail(strict=True, reason=reason)
+            for key, reason in _ISO_KNOWN.items()
+            if key in rid
+        ]
         out.append(pytest.param(r, id=rid + ("-knownbug" if marks else ""), marks=marks[:1]))
     return out
 
@@ -689,17 +1100,22 @@ def test_bad_input_isolated(row, isolated_results):
     res = isolated_results[row["id"]]
     status = res["status"]
     assert status != "crashed", (
-        f"the process died (exit status {res['returncode']}):\n{res['stderr']}")
+        f"the process died (exit status {res['returncode']}):\n{res['stderr']}"
+    )
     if status == "raised":
         import re
+
         if res["type"] in ("MemoryError", "ValueError") and not row["named"]:
             return
         if "ValueError" in res["bases"] or "TypeError" in res["bases"]:
-            if re.search(f"`{re.escape(row['param'])}`|larger than the padded input|too large",
-                         res["msg"]):
+            if re.search(
+                f"`{re.escape(row['param'])}`|larger than the padded input|too large", res["msg"]
+            ):
                 return
         pytest.fail(f"raised {res['type']}: {res['msg']}")
     if row["expect"] is None:
         pytest.fail(f"returned an array of shape {res['shape']} instead of raising")
-    assert res["equal"], (f"wrong result: got {res['head']}... of shape {res['shape']} "
-                          f"{res['dtype']}, want {res['want']}...")
+    assert res["equal"], (
+        f"wrong result: got {res['head']}... of shape {res['shape']} "
+        f"{res['dtype']}, want {res['want']}..."
+    )
