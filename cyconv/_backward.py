@@ -172,6 +172,12 @@ def transposed(
     rows = axis_phases(geo.H, geo.kH, geo.sh, geo.dh, geo.pt, geo.Ho)
     cols = axis_phases(geo.W, geo.kW, geo.sw, geo.dw, geo.pl, geo.Wo)
     single = len(rows) == 1 and len(cols) == 1
+    # one buffer for every phase's result (the first phase is the largest)
+    buffer = (
+        None
+        if single
+        else np.empty(rows[0].length * cols[0].length * result.size // (geo.H * geo.W), dtype=dtype)
+    )
     for ph in rows:
         for pw in cols:
             index = [slice(None)] * result.ndim
@@ -189,7 +195,13 @@ def transposed(
             ysel[aw] = slice(pw.lo, pw.hi)
             wsub = sub_kernel(w, geo.groups, ph.taps, pw.taps)
             pads = (ph.before, ph.after, pw.before, pw.after)
-            out = result if single else None
+            if single:
+                out = result
+            else:
+                shape = list(target.shape)
+                shape[ah], shape[aw] = ph.length, pw.length
+                assert buffer is not None
+                out = buffer[: math.prod(shape)].reshape(shape)
             part = _forward(
                 y[tuple(ysel)],
                 wsub,
@@ -253,12 +265,16 @@ def strip_rows(Ho: int, Wo: int) -> int:
     """Rows of ``dy`` per strip of the weight gradient.
 
     The whole of ``dy`` when it has at most :data:`MAX_STRIP_TAPS` pixels,
-    else one row per strip (measured: 64@56 and 128@28 3x3 layers run 1.5-2x
-    faster in the kernel with one-row strips than with the largest strips
-    below the limit, even though each strip repeats ``kH - 1`` rows of
-    ``x``).
+    else two rows per strip (one if a row alone is more than half the
+    limit). Measured on 64@56 and 128@28 3x3 layers: the kernel runs 1.5-2x
+    faster with strips of one or two rows than with the largest strips below
+    the limit, about equally fast with one and two; two rows copy less, as
+    each strip repeats the ``(kH - 1) * dh + 1 - sh`` rows of ``x`` it shares
+    with the next.
     """
-    return Ho if Ho * Wo <= MAX_STRIP_TAPS else 1
+    if Ho * Wo <= MAX_STRIP_TAPS:
+        return Ho
+    return min(Ho, 2) if 2 * Wo <= MAX_STRIP_TAPS else 1
 
 
 def _weight_grad_rows(

@@ -94,24 +94,22 @@ def init_params(rng: np.random.Generator) -> Params:
 
 
 def _pool(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """2x2 max-pooling and the mask of the maxima (one per window)."""
+    """2x2 max-pooling; also returns the mask of each window's maximum.
+
+    (Ties would share the gradient; after a ReLU they only happen between
+    zeros, whose gradient the ReLU stops anyway.)
+    """
     N, C, H, W = a.shape
-    win = (
-        a.reshape(N, C, H // 2, 2, W // 2, 2)
-        .transpose(0, 1, 2, 4, 3, 5)
-        .reshape(N, C, H // 2, W // 2, 4)
-    )
-    arg = win.argmax(axis=-1)
-    out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-    return out, arg
+    win = a.reshape(N, C, H // 2, 2, W // 2, 2)
+    top = np.maximum(win[:, :, :, 0, :, 0], win[:, :, :, 0, :, 1])
+    out = np.maximum(top, np.maximum(win[:, :, :, 1, :, 0], win[:, :, :, 1, :, 1]))
+    return out, win == out[:, :, :, None, :, None]
 
 
-def _unpool(g: np.ndarray, arg: np.ndarray) -> np.ndarray:
+def _unpool(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Gradient of :func:`_pool`: each window's gradient goes to its maximum."""
     N, C, h, w = g.shape
-    win = np.zeros((N, C, h, w, 4), dtype=g.dtype)
-    np.put_along_axis(win, arg[..., None], g[..., None], axis=-1)
-    return win.reshape(N, C, h, w, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, 2 * h, 2 * w)
+    return (mask * g[:, :, :, None, :, None]).reshape(N, C, 2 * h, 2 * w)
 
 
 def forward(p: Params, x: np.ndarray, n_threads: Optional[int] = None):

@@ -128,9 +128,10 @@ def test_bitwise_across_threads(case, dtype, rng):
 
 
 def test_strip_rows():
-    # the whole of dy while it has at most MAX_STRIP_TAPS pixels, else one row per strip
+    # the whole of dy while it has at most MAX_STRIP_TAPS pixels, else two rows (or one)
     assert _backward.strip_rows(16, 16) == 16
-    assert _backward.strip_rows(17, 16) == 1
+    assert _backward.strip_rows(17, 16) == 2
+    assert _backward.strip_rows(40, 200) == 1
     assert _backward.strip_rows(1, 300) == 1
 
 
