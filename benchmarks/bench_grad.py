@@ -140,6 +140,16 @@ def layer_cases(torch, name: str, C: int, O: int, H: int, k: int, s: int, p: int
     scale = F.conv_transpose2d(tg.abs().to(d), tw.abs().to(d), None, s, p, op).numpy()
     _check(cy_transpose(), th_transpose().numpy(), scale, f"{name} conv_transpose2d")
     cases.append(("transpose", cy_transpose, th_transpose))
+
+    def cy_forward():
+        return cyconv.conv2d(x, w, None, s, p, n_threads=nt)
+
+    def th_forward():
+        return F.conv2d(tx, tw, None, s, p)
+
+    scale = F.conv2d(tx.abs().to(d), tw.abs().to(d), None, s, p).numpy()
+    _check(cy_forward(), th_forward().numpy(), scale, f"{name} conv2d")
+    cases.append(("forward", cy_forward, th_forward))
     return cases
 
 
@@ -218,13 +228,15 @@ def run(args: argparse.Namespace) -> dict:
             flush=True,
         )
     summary = {}
-    for op in ("input", "weight", "transpose", "train"):
+    for op in ("input", "weight", "transpose", "train", "forward"):
         ratios = [r["ratio"] for r in rows if r["op"] == op]
         if ratios:
             summary[op] = dict(gmean=_gmean(ratios), min=min(ratios))
-    layer_ratios = [r["ratio"] for r in rows if r["op"] != "train"]
+    layer_ratios = [r["ratio"] for r in rows if r["op"] in OPS]
     if layer_ratios:
-        summary["all layers"] = dict(gmean=_gmean(layer_ratios), min=min(layer_ratios))
+        summary["all layers (input, weight, transpose)"] = dict(
+            gmean=_gmean(layer_ratios), min=min(layer_ratios)
+        )
     print()
     for op, v in summary.items():
         print(f"{op}: geometric mean {v['gmean']:.2f}, lowest {v['min']:.2f}")
@@ -254,7 +266,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--ops",
         default="input,weight,transpose,train",
-        help="comma-separated: input, weight, transpose, train",
+        help="comma-separated: input, weight, transpose, train, and forward (conv2d "
+        "itself, for comparison; not in the summary of the layers)",
     )
     parser.add_argument("--layers", default="", help="layers whose name contains a substring")
     parser.add_argument("--quick", action="store_true", help="3 rounds of short blocks")
