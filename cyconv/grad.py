@@ -46,7 +46,13 @@ from numpy.typing import ArrayLike
 
 from . import _backward
 from ._args import IntOrPair, PaddingSpec
-from ._backward_validate import grad_bias_call, grad_input_call, grad_weight_call, input_shape
+from ._backward_validate import (
+    grad_bias_call,
+    grad_input_call,
+    grad_weight_call,
+    input_shape,
+    weight_shape,
+)
 from ._plan import threads
 from ._validate import check_size
 
@@ -204,6 +210,7 @@ def conv2d_weight(
         input, weight_size, grad_output, stride, padding, dilation, groups, layout
     )
     nt = threads(n_threads)
+    check_size(weight_shape(call.geo), call.dtype)
     assert call.x is not None
     return _backward.weight_grad(call.x, call.y, call.geo, call.dtype, nt)
 
