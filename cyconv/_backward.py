@@ -52,6 +52,22 @@ from ._validate import ConvGeometry, conv2d_call
 #: small buffer, more one element at a time.
 MAX_STRIP_TAPS = 256
 
+#: Multiply-adds per thread below which a backward call uses fewer threads
+#: (a parallel region costs tens of microseconds; this is a few hundred).
+MACS_PER_THREAD = 1 << 22
+
+
+def threads_for(geo: ConvGeometry, nt: int) -> int:
+    """Threads for a backward call of ``geo``: at most ``nt``, one per :data:`MACS_PER_THREAD`.
+
+    Each call runs a few parallel regions (weight packing, the kernel, per
+    phase); for a small layer starting and joining the threads costs more
+    than they save, and on a loaded machine each region may wait for a
+    descheduled thread. The result does not depend on the count.
+    """
+    macs = geo.N * geo.Ho * geo.Wo * geo.O * (geo.C // geo.groups) * geo.kH * geo.kW
+    return max(1, min(nt, macs // MACS_PER_THREAD))
+
 
 def _spatial(geo: ConvGeometry) -> Tuple[int, int]:
     """Positions of the row and column axes in the arrays of this layout."""

@@ -97,7 +97,9 @@ def conv2d_input(
     layout : {"NCHW", "NHWC"}
         Axis order of ``grad_output`` and of the result.
     n_threads : int, optional
-        As in :func:`cyconv.conv2d`; the result is identical for every count.
+        As in :func:`cyconv.conv2d`, the most threads used: calls of under
+        about four million multiply-adds use fewer. The result is identical
+        for every count.
 
     Returns
     -------
@@ -133,7 +135,7 @@ def conv2d_input(
     call = grad_input_call(
         input_size, weight, grad_output, stride, padding, dilation, groups, layout
     )
-    nt = threads(n_threads)
+    nt = _backward.threads_for(call.geo, threads(n_threads))
     shape = input_shape(call.geo)
     check_size(shape, call.dtype)
     result = np.empty(shape, dtype=call.dtype)
@@ -176,7 +178,9 @@ def conv2d_weight(
     layout : {"NCHW", "NHWC"}
         Axis order of ``input`` and ``grad_output``.
     n_threads : int, optional
-        As in :func:`cyconv.conv2d`; the result is identical for every count.
+        As in :func:`cyconv.conv2d`, the most threads used: calls of under
+        about four million multiply-adds use fewer. The result is identical
+        for every count.
 
     Returns
     -------
@@ -209,7 +213,7 @@ def conv2d_weight(
     call = grad_weight_call(
         input, weight_size, grad_output, stride, padding, dilation, groups, layout
     )
-    nt = threads(n_threads)
+    nt = _backward.threads_for(call.geo, threads(n_threads))
     check_size(weight_shape(call.geo), call.dtype)
     assert call.x is not None
     return _backward.weight_grad(call.x, call.y, call.geo, call.dtype, nt)

@@ -118,13 +118,22 @@ def test_torch_nn_grad(stride, padding, kernel, rng, torch):
     ],
     ids=case_id,
 )
-def test_bitwise_across_threads(case, dtype, rng):
+def test_bitwise_across_threads(case, dtype, variant, rng, monkeypatch):
+    monkeypatch.setattr(_backward, "MACS_PER_THREAD", 1)  # small layers: every thread too
     x, w, gy = make(case, dtype, rng)
     first = _grads(x, w, gy, case, n_threads=1)
     for nt in (2, 3):
         again = _grads(x, w, gy, case, n_threads=nt)
         for a, b in zip(first, again):
             assert a.dtype == b.dtype and np.array_equal(a, b), f"n_threads={nt}"
+
+
+def test_threads_for_small_layers():
+    geo = cyconv._validate.conv_geometry((2, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.threads_for(geo, 4) == 1  # 2*16*16*8*8*9 = 295k multiply-adds
+    geo = cyconv._validate.conv_geometry((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.threads_for(geo, 4) == 4
+    assert _backward.threads_for(geo, 1) == 1
 
 
 def test_strip_rows():
