@@ -15,6 +15,8 @@ from numpy.typing import ArrayLike
 
 from . import _execute
 from ._args import IntOrPair, PaddingSpec
+from ._backward_validate import input_shape as input_shape_of
+from ._backward_validate import transpose_geometry
 from ._plan import plan_conv, plan_filter, threads
 from ._validate import conv2d_call, conv_geometry, filter2d_call, result_array, shape_tuple
 
@@ -214,6 +216,8 @@ def output_shape(
     groups: int = 1,
     *,
     layout: str = "NCHW",
+    transposed: bool = False,
+    output_padding: IntOrPair = 0,
 ) -> Tuple[int, ...]:
     """Shape of the array :func:`cyconv.conv2d` returns, without computing it.
 
@@ -222,7 +226,11 @@ def output_shape(
         out = floor((size + pad_before + pad_after - dilation * (kernel - 1) - 1) / stride) + 1
 
     ``stride`` only skips positions of the sliding window: nothing in a
-    convolution is divided or averaged.
+    convolution is divided or averaged. With ``transposed=True``, the shape
+    :func:`cyconv.conv_transpose2d` returns::
+
+        out = (size - 1) * stride - pad_before - pad_after + dilation * (kernel - 1)
+              + output_padding + 1
 
     Parameters
     ----------
@@ -230,9 +238,15 @@ def output_shape(
         ``(N, C, H, W)`` or ``(C, H, W)``; ``(N, H, W, C)`` or ``(H, W, C)``
         with ``layout="NHWC"``.
     weight_shape : sequence of int
-        ``(out_channels, in_channels / groups, kH, kW)``.
+        ``(out_channels, in_channels / groups, kH, kW)``; ``(in_channels,
+        out_channels / groups, kH, kW)`` with ``transposed=True``.
     stride, padding, dilation, groups, layout
-        As in :func:`cyconv.conv2d`.
+        As in :func:`cyconv.conv2d` (as in :func:`cyconv.conv_transpose2d`
+        with ``transposed=True``).
+    transposed : bool
+        The shape of the transposed convolution.
+    output_padding : int or (int, int)
+        Only with ``transposed=True``: as in :func:`cyconv.conv_transpose2d`.
 
     Returns
     -------
@@ -251,9 +265,29 @@ def output_shape(
     (1, 64, 112, 112)
     >>> cyconv.output_shape((8, 32, 32), (16, 8, 3, 3), stride=2, padding="same")
     (16, 16, 16)
+    >>> cyconv.output_shape((1, 16, 7, 7), (16, 8, 3, 3), stride=2, padding=1,
+    ...                     transposed=True, output_padding=1)
+    (1, 8, 14, 14)
     """
     ishape = shape_tuple(input_shape, "input_shape")
     wshape = shape_tuple(weight_shape, "weight_shape")
+    if not isinstance(transposed, (bool, np.bool_)):
+        raise TypeError(f"`transposed` must be True or False, got {transposed!r}")
+    if transposed:
+        tgeo = transpose_geometry(
+            ishape,
+            wshape,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            dilation,
+            layout,
+            names=("input_shape", "weight_shape"),
+        )
+        return input_shape_of(tgeo)
+    if not (isinstance(output_padding, int) and output_padding == 0):
+        raise ValueError(f"`output_padding`={output_padding!r} applies only with transposed=True")
     geo = conv_geometry(
         ishape,
         wshape,

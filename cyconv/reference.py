@@ -39,6 +39,14 @@ The kernel is *not* flipped: deep-learning "convolution" layers compute a
 cross-correlation. :func:`convolve2d` is the convolution of signal processing,
 a correlation with the kernel rotated by 180 degrees.
 
+The backward pass
+-----------------
+:func:`conv2d_input`, :func:`conv2d_weight`, :func:`conv2d_bias` (the
+gradients, as ``torch.nn.grad``) and :func:`conv_transpose2d` are written out
+the same way, by the chain rule applied to each product of the sum above
+(every output gradient is sent back to the input pixel and the weight it
+multiplied); see ``docs/backward.md``.
+
 ``correlate2d`` versus ``scipy.signal.correlate``
 -------------------------------------------------
 :func:`correlate2d` and :func:`convolve2d` follow
@@ -66,8 +74,17 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _args, _validate
+from ._reference_backward import conv2d_bias, conv2d_input, conv2d_weight, conv_transpose2d
 
-__all__ = ["conv2d", "correlate2d", "convolve2d"]
+__all__ = [
+    "conv2d",
+    "correlate2d",
+    "convolve2d",
+    "conv2d_input",
+    "conv2d_weight",
+    "conv2d_bias",
+    "conv_transpose2d",
+]
 
 
 def conv2d(

@@ -87,3 +87,11 @@ class PyconDirective(DoctestDirective):
 
 def setup(app):
     app.add_directive("pycon", PyconDirective)
+
+
+# cyconv.torch needs PyTorch, an optional extra: without it, its page is built
+# from a stand-in module (its doctests need PyTorch installed).
+try:
+    import torch  # noqa: F401
+except ImportError:
+    autodoc_mock_imports = ["torch"]

@@ -149,13 +149,16 @@ def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:
 
 def test_sphinx_html(tmp_path: Path):
     import cyconv
-    from cyconv import reference, testing
+    from cyconv import grad, reference, testing
 
     proc = _sphinx("html", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = tmp_path / "html"
     expected = {
-        "api/index.html": ["cyconv." + name for name in cyconv.__all__ if name != "reference"],
+        "api/index.html": [
+            "cyconv." + name for name in cyconv.__all__ if name not in ("grad", "reference")
+        ],
+        "api/grad.html": ["module-cyconv.grad"] + ["cyconv.grad." + name for name in grad.__all__],
         "api/reference.html": ["module-cyconv.reference"]
         + ["cyconv.reference." + name for name in reference.__all__],
         "api/testing.html": ["module-cyconv.testing"]

@@ -543,6 +543,44 @@ def _output_shape_rows() -> List[dict]:
         rows.append(_case(fn, "layout", f"str-{label}", {"layout": v}, ValueError))
     for v, label in NOT_STRINGS:
         rows.append(_case(fn, "layout", label, {"layout": v}, (TypeError, ValueError)))
+    # the transposed case: weight (in_channels, out_channels / groups, kH, kW)
+    for v, label in [(1, "int"), (None, "None"), ("yes", "str"), (np.array([True]), "array")]:
+        rows.append(_case(fn, "transposed", label, {"transposed": v}, TypeError))
+    rows.append(
+        _case(fn, "output_padding", "without-transposed", {"output_padding": 1}, ValueError)
+    )
+    transposed = {"transposed": True, "weight_shape": (4, 6, 3, 3)}
+    for v, exc, label in [
+        (1, ValueError, "not-below-stride"),
+        (-1, ValueError, "negative"),
+        ((0, 1), ValueError, "pair-not-below-stride"),
+        (1.5, TypeError, "float"),
+        ((0, 0, 0), ValueError, "3-tuple"),
+        ("0", TypeError, "str"),
+        (None, TypeError, "None"),
+    ]:
+        rows.append(_case(fn, "output_padding", label, dict(transposed, output_padding=v), exc))
+    rows.append(
+        _case(
+            fn,
+            "output_padding",
+            "not-below-stride-2",
+            dict(transposed, stride=2, output_padding=2),
+            ValueError,
+        )
+    )
+    rows.append(
+        _case(fn, "padding", "transposed-same", dict(transposed, padding="same"), ValueError)
+    )
+    rows.append(
+        _case(
+            fn,
+            "weight_shape",
+            "transposed-in-channels",
+            {"transposed": True, "weight_shape": (6, 4, 3, 3)},
+            ValueError,
+        )
+    )
     return rows
 
 

@@ -1,0 +1,370 @@
+"""The backward pass, computed by the forward kernels.
+
+Nothing here scatters, builds an im2col matrix or calls a BLAS: each
+gradient is rewritten as one or more *forward* correlations, which the
+register-tiled kernels behind :func:`cyconv.conv2d` compute (through
+:func:`cyconv._execute.conv2d`, with the plans of :mod:`cyconv._plan`).
+
+The input gradient and the transposed convolution
+    ``dx[n, c, Y, X] = sum w[o, c, kh, kw] * dy[n, o, i, j]`` over
+    ``i*sh + kh*dh - top = Y``, ``j*sw + kw*dw - left = X``, gathered from the
+    output side. Output rows ``Y = r, r + sh, r + 2*sh, ...`` (one *phase*
+    ``r`` per residue modulo the stride) are reached only by the taps ``kh``
+    with ``(r + top - kh*dh) % sh == 0``; along each phase these taps form a
+    smaller kernel, flipped, with dilation ``dh / gcd(sh, dh)``, sliding over
+    ``dy`` with stride 1. So each of the ``sh * sw`` phases is one ordinary
+    ``conv2d`` of ``dy`` with a flipped, channel-transposed sub-kernel, and no
+    tap of the (implicitly zero-stuffed) ``dy`` is ever multiplied by zero
+    (XNNPACK's "subconv"). The phases are interleaved into the result.
+    Stride 1 is a single phase, written in place.
+
+The weight gradient
+    ``dw[o, c, kh, kw] = sum over n, i, j of dy[n, o, i, j] * xpad[n, c, i*sh + kh*dh,
+    j*sw + kw*dw]``: a correlation of ``x`` with ``dy`` in which the roles of
+    stride and dilation are exchanged and the reduction runs over images and
+    output pixels. ``x`` is laid out channels last and each image row
+    flattened, ``(W, C) -> W*C``: then for ``dw == 1`` the pair ``(kw, c)``
+    is one output coordinate ``kw*C + c`` with stride 1, and ``(i, j)`` are
+    kernel taps with dilation ``(sh, sw*C)``. The channel-mixing kernel
+    computes it with ``dy`` (images as input channels) as the weights, ``kH``
+    rows of ``kW*C`` output pixels per output channel, and sums every value in
+    an order fixed by the shapes alone (so bitwise the same for every thread
+    count). Tall images are cut into strips of rows of ``dy`` (more input
+    channels, each with a short strip of ``x``) so that the kernel taps stay
+    few enough for the weight packing's fast path. With one input channel
+    per group (depthwise) each (image, channel) pair is a plane of the
+    per-channel kernel, summed over the images afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from . import _execute
+from ._plan import plan_conv
+from ._validate import ConvGeometry, conv2d_call
+
+#: Most kernel taps (rows x columns of ``dy``) per input channel of the weight
+#: gradient's correlation: the weight packing reorders up to 256 taps through a
+#: small buffer, more one element at a time.
+MAX_STRIP_TAPS = 256
+
+#: Multiply-adds per thread below which a backward call uses fewer threads
+#: (a parallel region costs tens of microseconds; this is a few hundred).
+MACS_PER_THREAD = 1 << 22
+
+
+def threads_for(geo: ConvGeometry, nt: int) -> int:
+    """Threads for a backward call of ``geo``: at most ``nt``, one per :data:`MACS_PER_THREAD`.
+
+    Each call runs a few parallel regions (weight packing, the kernel, per
+    phase); for a small layer starting and joining the threads costs more
+    than they save, and on a loaded machine each region may wait for a
+    descheduled thread. The result does not depend on the count.
+    """
+    macs = geo.N * geo.Ho * geo.Wo * geo.O * (geo.C // geo.groups) * geo.kH * geo.kW
+    return max(1, min(nt, macs // MACS_PER_THREAD))
+
+
+def _spatial(geo: ConvGeometry) -> Tuple[int, int]:
+    """Positions of the row and column axes in the arrays of this layout."""
+    first = (1 if geo.nhwc else 2) - (0 if geo.batched else 1)
+    return first, first + 1
+
+
+def _forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Tuple[int, int],
+    pads: Tuple[int, int, int, int],
+    dilation: Tuple[int, int],
+    groups: int,
+    layout: str,
+    nt: int,
+    result: Optional[np.ndarray] = None,
+    b: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """One forward correlation by the forward kernels (``x``, ``w``, ``b`` of one dtype)."""
+    padding = ((pads[0], pads[1]), (pads[2], pads[3]))
+    call = conv2d_call(x, w, b, stride, padding, dilation, groups, "zeros", layout)
+    if result is None:
+        result = np.empty(call.geo.out_shape, dtype=call.dtype)
+    return _execute.conv2d(call, plan_conv(call, nt), result)
+
+
+# --------------------------------------------------------------------------- input gradient
+
+
+class AxisPhase(NamedTuple):
+    """One phase of the transposed correlation along one axis."""
+
+    start: int  # first output index (the residue modulo the stride)
+    length: int  # outputs start, start + stride, ...
+    taps: Tuple[int, ...]  # kernel taps, in the (flipped) order of the sub-kernel
+    dilation: int  # distance of the sub-kernel's taps over dy
+    lo: int  # dy indices [lo, hi) are read ...
+    hi: int
+    before: int  # ... with this many zeros before them ...
+    after: int  # ... and after
+
+    @property
+    def empty(self) -> bool:
+        """No tap reaches these outputs: they are the bias alone."""
+        return not self.taps or self.hi <= self.lo
+
+
+def axis_phases(size: int, k: int, s: int, d: int, before: int, dy_size: int) -> List[AxisPhase]:
+    """The ``min(s, size)`` phases of one axis of a transposed correlation.
+
+    Output index ``q*s + r`` of phase ``r`` sums ``w[t] * dy[i]`` over the
+    taps ``t`` with ``i = (q*s + r + before - t*d) / s`` an integer: taps
+    ``s / gcd(s, d)`` apart whose ``dy`` indices are ``d / gcd(s, d)``
+    apart, i.e. ``i = q + base + m * dilation`` for sub-kernel tap ``m``.
+    """
+    g = math.gcd(s, d)
+    dil = d // g
+    phases = []
+    for r in range(min(s, size)):
+        length = -(-(size - r) // s)
+        taps = [t for t in range(k) if (r + before - t * d) % s == 0]
+        if not taps:
+            phases.append(AxisPhase(r, length, (), 1, 0, 0, 0, 0))
+            continue
+        m = len(taps)
+        base = (r + before - taps[0] * d) // s - (m - 1) * dil
+        end = base + length + (m - 1) * dil  # one past the last dy index read
+        lo, hi = max(0, base), min(dy_size, end)
+        phases.append(AxisPhase(r, length, tuple(taps[::-1]), dil, lo, hi, lo - base, end - hi))
+    return phases
+
+
+def _taps(taps: Tuple[int, ...]) -> slice:
+    """The slice that picks ``taps``, a (decreasing) arithmetic progression."""
+    step = taps[1] - taps[0] if len(taps) > 1 else -1
+    stop = taps[-1] + step
+    return slice(taps[0], None if stop < 0 else stop, step)
+
+
+def sub_kernel(
+    w: np.ndarray, groups: int, rows: Tuple[int, ...], cols: Tuple[int, ...]
+) -> np.ndarray:
+    """Taps ``rows x cols`` of ``w (O, Cg, kH, kW)``, channels transposed: ``(C, O/groups, .)``.
+
+    ``rows`` and ``cols`` are decreasing arithmetic progressions (the phases'
+    taps), picked by slicing: one copy, the transposing one.
+    """
+    O, Cg = w.shape[:2]
+    wg = w.reshape(groups, O // groups, Cg, w.shape[2], w.shape[3])
+    sub = wg[:, :, :, _taps(rows), _taps(cols)]
+    return np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(
+        groups * Cg, O // groups, len(rows), len(cols)
+    )
+
+
+def transposed(
+    y: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    geo: ConvGeometry,
+    result: np.ndarray,
+    nt: int,
+) -> np.ndarray:
+    """The adjoint of the ``conv2d`` of ``geo`` applied to ``y``, plus ``b``, into ``result``.
+
+    ``y`` is shaped like that conv's output, ``w`` is its weight and
+    ``result`` (C-contiguous) is shaped like its input.
+    """
+    if geo.N == 0:
+        return result
+    dtype = result.dtype
+    y = np.asarray(y, dtype=dtype)
+    w = np.asarray(w, dtype=dtype)
+    b = None if b is None else np.asarray(b, dtype=dtype)
+    layout = "NHWC" if geo.nhwc else "NCHW"
+    ah, aw = _spatial(geo)
+    rows = axis_phases(geo.H, geo.kH, geo.sh, geo.dh, geo.pt, geo.Ho)
+    cols = axis_phases(geo.W, geo.kW, geo.sw, geo.dw, geo.pl, geo.Wo)
+    single = len(rows) == 1 and len(cols) == 1
+    # one buffer for every phase's result (the first phase is the largest)
+    buffer = (
+        None
+        if single
+        else np.empty(rows[0].length * cols[0].length * result.size // (geo.H * geo.W), dtype=dtype)
+    )
+    for ph in rows:
+        for pw in cols:
+            index = [slice(None)] * result.ndim
+            index[ah] = slice(ph.start, None, geo.sh)
+            index[aw] = slice(pw.start, None, geo.sw)
+            target = result[tuple(index)]
+            if ph.empty or pw.empty:
+                if b is None:
+                    target[...] = 0
+                else:
+                    target[...] = b if geo.nhwc else b.reshape((-1, 1, 1))
+                continue
+            ysel = [slice(None)] * y.ndim
+            ysel[ah] = slice(ph.lo, ph.hi)
+            ysel[aw] = slice(pw.lo, pw.hi)
+            wsub = sub_kernel(w, geo.groups, ph.taps, pw.taps)
+            pads = (ph.before, ph.after, pw.before, pw.after)
+            if single:
+                out = result
+            else:
+                shape = list(target.shape)
+                shape[ah], shape[aw] = ph.length, pw.length
+                assert buffer is not None
+                out = buffer[: math.prod(shape)].reshape(shape)
+            part = _forward(
+                y[tuple(ysel)],
+                wsub,
+                (1, 1),
+                pads,
+                (ph.dilation, pw.dilation),
+                geo.groups,
+                layout,
+                nt,
+                out,
+                b,
+            )
+            if not single:
+                target[...] = part
+    return result
+
+
+# --------------------------------------------------------------------------- weight gradient
+
+
+def _nhwc(a: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """A batched ``(N, H, W, C)`` view of an array of the call's layout."""
+    if not geo.batched:
+        a = a[np.newaxis]
+    return a if geo.nhwc else a.transpose(0, 2, 3, 1)
+
+
+def _nchw(a: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """A batched ``(N, C, H, W)`` view of an array of the call's layout."""
+    if not geo.batched:
+        a = a[np.newaxis]
+    return a.transpose(0, 3, 1, 2) if geo.nhwc else a
+
+
+def _grouped_rows(
+    x4: np.ndarray, groups: int, rows: int, cols: int, top: int, left: int, dtype: np.dtype
+) -> np.ndarray:
+    """``(groups, N, rows, cols*Cg)``: the zero-padded input, channels last, rows flattened.
+
+    Padded row ``t`` is input row ``t - top`` and padded column ``u`` input
+    column ``u - left``; rows and columns beyond the input are zero.
+    """
+    N, H, W, C = x4.shape
+    Cg = C // groups
+    if top == left == 0 and rows == H and cols == W and groups == 1:
+        if x4.dtype == dtype and x4.flags.c_contiguous:
+            return x4.reshape(1, N, rows, cols * Cg)
+    img = np.empty((groups, N, rows, cols, Cg), dtype=dtype)
+    nr, nc = max(0, min(H, rows - top)), max(0, min(W, cols - left))
+    img[:, :, :top] = 0
+    img[:, :, top + nr :] = 0
+    img[:, :, top : top + nr, :left] = 0
+    img[:, :, top : top + nr, left + nc :] = 0
+    if nr and nc:
+        part = x4[:, :nr, :nc, :].reshape(N, nr, nc, groups, Cg)
+        img[:, :, top : top + nr, left : left + nc] = part.transpose(3, 0, 1, 2, 4)
+    return img.reshape(groups, N, rows, cols * Cg)
+
+
+def strip_rows(Ho: int, Wo: int) -> int:
+    """Rows of ``dy`` per strip of the weight gradient.
+
+    The whole of ``dy`` when it has at most :data:`MAX_STRIP_TAPS` pixels,
+    else two rows per strip (one if a row alone is more than half the
+    limit). Measured on 64@56 and 128@28 3x3 layers: the kernel runs 1.5-2x
+    faster with strips of one or two rows than with the largest strips below
+    the limit, about equally fast with one and two; two rows copy less, as
+    each strip repeats the ``(kH - 1) * dh + 1 - sh`` rows of ``x`` it shares
+    with the next.
+    """
+    if Ho * Wo <= MAX_STRIP_TAPS:
+        return Ho
+    return min(Ho, 2) if 2 * Wo <= MAX_STRIP_TAPS else 1
+
+
+def _weight_grad_rows(
+    x4: np.ndarray, gy4: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
+) -> np.ndarray:
+    """Weight gradient with more than one input channel per group (flattened rows)."""
+    G, N = geo.groups, geo.N
+    Cg = geo.C // G
+    T = strip_rows(geo.Ho, geo.Wo)
+    nb = -(-geo.Ho // T)
+    span = (T - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1  # x rows one strip reads
+    rows = (nb - 1) * T * geo.sh + span
+    cols = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
+    img = _grouped_rows(x4, G, rows, cols, geo.pt, geo.pl, dtype)
+    if nb > 1 and span == T * geo.sh:  # strips that neither overlap nor skip rows
+        img = img.reshape(G, N, nb, span, cols * Cg)
+    elif nb > 1:
+        rs = img.strides[2]
+        img = np.lib.stride_tricks.as_strided(
+            img,
+            (G, N, nb, span, cols * Cg),
+            (img.strides[0], img.strides[1], T * geo.sh * rs, rs, img.strides[3]),
+            writeable=False,
+        )
+    img = img.reshape(1, G * N * nb, span, cols * Cg)
+    if nb * T != geo.Ho:
+        g = np.zeros((N, geo.O, nb * T, geo.Wo), dtype=dtype)
+        g[:, :, : geo.Ho] = gy4
+    else:
+        g = gy4
+    wt = np.ascontiguousarray(g.transpose(1, 0, 2, 3), dtype=dtype)
+    wt = wt.reshape(geo.O, N * nb, T, geo.Wo)
+    out = _forward(
+        img, wt, (geo.dh, 1), (0, 0, 0, 0), (geo.sh, geo.sw * Cg), G, "NCHW", nt
+    )  # (1, O, kH, ((kW - 1) * dw + 1) * Cg)
+    out = out.reshape(geo.O, geo.kH, cols - (geo.Wo - 1) * geo.sw, Cg)[:, :, :: geo.dw]
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _weight_grad_planes(
+    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
+) -> np.ndarray:
+    """Weight gradient with one input channel per group: one plane per (image, channel)."""
+    N, C, O = geo.N, geo.C, geo.O
+    x4 = _nchw(x, geo)
+    g4 = _nchw(gy, geo)
+    rows = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1 - geo.pt  # input rows read ...
+    cols = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1 - geo.pl
+    if rows <= 0 or cols <= 0:  # ... none: every tap reads padding
+        return np.zeros((O, 1, geo.kH, geo.kW), dtype=dtype)
+    nr, nc = min(rows, geo.H), min(cols, geo.W)
+    if nr < geo.H or nc < geo.W:
+        x4 = x4[:, :, :nr, :nc]
+    planes = np.ascontiguousarray(x4, dtype=dtype).reshape(1, N * C, nr, nc)
+    kern = np.ascontiguousarray(g4, dtype=dtype).reshape(N * O, 1, geo.Ho, geo.Wo)
+    pads = (geo.pt, rows - nr, geo.pl, cols - nc)
+    out = _forward(planes, kern, (geo.dh, geo.dw), pads, (geo.sh, geo.sw), N * C, "NCHW", nt)
+    out = out.reshape(N, O, geo.kH, geo.kW)
+    return np.add.reduce(out, axis=0, dtype=np.float64).astype(dtype).reshape(O, 1, geo.kH, geo.kW)
+
+
+def weight_grad(
+    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
+) -> np.ndarray:
+    """``dw (O, C/groups, kH, kW)`` of the ``conv2d`` of ``geo`` for input ``x``, ``dy = gy``."""
+    Cg = geo.C // geo.groups
+    if geo.N == 0:
+        return np.zeros((geo.O, Cg, geo.kH, geo.kW), dtype=dtype)
+    if Cg == 1:
+        return _weight_grad_planes(x, gy, geo, dtype, nt)
+    return _weight_grad_rows(_nhwc(x, geo), _nchw(gy, geo), geo, dtype, nt)
+
+
+def bias_grad(gy: np.ndarray, axis: int, dtype: np.dtype) -> np.ndarray:
+    """``db``: ``gy`` summed over every axis but the channels, in float64, as ``dtype``."""
+    axes = tuple(a for a in range(gy.ndim) if a != axis)
+    return np.add.reduce(gy, axis=axes, dtype=np.float64).astype(dtype)

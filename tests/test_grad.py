@@ -1,0 +1,409 @@
+"""cyconv.grad: the gradients of conv2d against finite differences, the reference and PyTorch."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import numpy as np
+import pytest
+from grad_oracles import (
+    GRID,
+    case_id,
+    check,
+    conv_kwargs,
+    fd_input_grad,
+    fd_weight_grad,
+    inner,
+    make,
+    torch_grads,
+)
+
+import cyconv
+from cyconv import _backward, grad, testing
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(scope="module")
+def torch():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)  # the oracle only; keeps its pool from spinning against cyconv's
+    return torch
+
+
+def _grads(x, w, gy, case, **extra):
+    kw = conv_kwargs(case)
+    dx = grad.conv2d_input(x.shape, w, gy, **kw, **extra)
+    dw = grad.conv2d_weight(x, w.shape, gy, **kw, **extra)
+    return dx, dw
+
+
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_finite_differences(case, rng):
+    x, w, gy = make(case, np.float64, rng)
+    dx, dw = _grads(x, w, gy, case)
+    fd, scale = fd_input_grad(x, w, gy, case)
+    testing.assert_close(dx, fd, scale, np.float64, context="input gradient")
+    fd, scale = fd_weight_grad(x, w, gy, case)
+    testing.assert_close(dw, fd, scale, np.float64, context="weight gradient")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_against_reference(case, dtype, rng):
+    x, w, gy = make(case, dtype, rng)
+    kw = conv_kwargs(case)
+    dx, dw = _grads(x, w, gy, case)
+    check(dx, "conv2d_input", x.shape, w, gy, **kw)
+    check(dw, "conv2d_weight", x, w.shape, gy, **kw)
+    layout = kw.get("layout", "NCHW")
+    check(grad.conv2d_bias(gy, layout=layout), "conv2d_bias", gy, layout=layout)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_against_torch_autograd(case, dtype, rng, torch):
+    x, w, gy = make(case, dtype, rng)
+    b = rng.standard_normal(w.shape[0]).astype(dtype)
+    dx, dw = _grads(x, w, gy, case)
+    db = grad.conv2d_bias(gy, layout=case.get("layout", "NCHW"))
+    want_dx, want_dw, want_db = torch_grads(x, w, b, gy, case)
+    sx, sw, sb = torch_grads(np.abs(x), np.abs(w), np.abs(b), np.abs(gy), case)
+    testing.assert_close(dx, want_dx, sx, dtype, context="input gradient")
+    testing.assert_close(dw, want_dw, sw, dtype, context="weight gradient")
+    testing.assert_close(db, want_db, sb, dtype, context="bias gradient")
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4])
+def test_torch_nn_grad(stride, padding, kernel, rng, torch):
+    """The same calls as torch.nn.grad.conv2d_input / conv2d_weight, float32."""
+    H, W = 11, 10
+    if (H + 2 * padding - kernel) < 0:
+        pytest.skip("kernel larger than the padded input")
+    x = rng.standard_normal((3, 4, H, W)).astype(np.float32)
+    w = rng.standard_normal((6, 2, kernel, kernel)).astype(np.float32)
+    y = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), None, stride, padding, 1, 2
+    )
+    gy = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    tx, tw, tg = (torch.from_numpy(a) for a in (x, w, gy))
+    want = torch.nn.grad.conv2d_input(x.shape, tw, tg, stride, padding, 1, 2).numpy()
+    scale = torch.nn.grad.conv2d_input(
+        x.shape, tw.abs().double(), tg.abs().double(), stride, padding, 1, 2
+    ).numpy()
+    got = grad.conv2d_input(x.shape, w, gy, stride, padding, 1, 2)
+    testing.assert_close(got, want, scale, np.float32)
+    want = torch.nn.grad.conv2d_weight(tx, w.shape, tg, stride, padding, 1, 2).numpy()
+    scale = torch.nn.grad.conv2d_weight(
+        tx.abs().double(), w.shape, tg.abs().double(), stride, padding, 1, 2
+    ).numpy()
+    got = grad.conv2d_weight(x, w.shape, gy, stride, padding, 1, 2)
+    testing.assert_close(got, want, scale, np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(N=2, C=16, O=24, H=17, W=19, k=(3, 3), padding=1),
+        dict(N=2, C=16, O=24, H=17, W=19, k=(3, 3), padding=1, layout="NHWC"),
+        dict(N=1, C=16, O=40, H=33, W=21, k=(3, 3), padding=1, stride=2),
+        dict(N=1, C=12, O=12, H=33, W=29, k=(3, 3), padding=1, groups=12),
+        dict(N=3, C=8, O=16, H=15, W=18, k=(3, 3), padding="same", groups=2, layout="NHWC"),
+        dict(N=7, C=5, O=9, H=16, W=17, k=(1, 1)),
+        dict(N=2, C=6, O=10, H=24, W=19, k=(3, 3), dilation=2, padding="same", groups=2),
+    ],
+    ids=case_id,
+)
+def test_bitwise_across_threads(case, dtype, variant, rng, monkeypatch):
+    monkeypatch.setattr(_backward, "MACS_PER_THREAD", 1)  # small layers: every thread too
+    x, w, gy = make(case, dtype, rng)
+    first = _grads(x, w, gy, case, n_threads=1)
+    for nt in (2, 3):
+        again = _grads(x, w, gy, case, n_threads=nt)
+        for a, b in zip(first, again):
+            assert a.dtype == b.dtype and np.array_equal(a, b), f"n_threads={nt}"
+
+
+def test_threads_for_small_layers():
+    geo = cyconv._validate.conv_geometry((2, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.threads_for(geo, 4) == 1  # 2*16*16*8*8*9 = 295k multiply-adds
+    geo = cyconv._validate.conv_geometry((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.threads_for(geo, 4) == 4
+    assert _backward.threads_for(geo, 1) == 1
+
+
+def test_strip_rows():
+    # the whole of dy while it has at most MAX_STRIP_TAPS pixels, else two rows (or one)
+    assert _backward.strip_rows(16, 16) == 16
+    assert _backward.strip_rows(17, 16) == 2
+    assert _backward.strip_rows(40, 200) == 1
+    assert _backward.strip_rows(1, 300) == 1
+
+
+def test_bias_gradient_layouts():
+    gy = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    want = gy.sum(axis=(0, 2, 3))
+    np.testing.assert_array_equal(grad.conv2d_bias(gy), want)
+    np.testing.assert_array_equal(grad.conv2d_bias(gy.transpose(0, 2, 3, 1), layout="NHWC"), want)
+    np.testing.assert_array_equal(grad.conv2d_bias(gy[0]), gy[0].sum(axis=(1, 2)))
+    assert grad.conv2d_bias(gy).dtype == np.float32
+    assert grad.conv2d_bias(gy.astype(np.int64)).dtype == np.float64
+    np.testing.assert_array_equal(grad.conv2d_bias(np.zeros((0, 3, 2, 2))), np.zeros(3))
+
+
+def test_dtypes_and_integer_operands(rng):
+    x = rng.integers(-3, 4, (2, 3, 6, 6))
+    w = rng.integers(-3, 4, (4, 3, 3, 3))
+    gy = rng.standard_normal((2, 4, 4, 4)).astype(np.float32)
+    assert grad.conv2d_input(x.shape, w.astype(np.float32), gy).dtype == np.float32
+    assert grad.conv2d_input(x.shape, w, gy).dtype == np.float64
+    assert grad.conv2d_weight(x, w.shape, gy).dtype == np.float64
+    assert grad.conv2d_weight(x.astype(np.float16), w.shape, gy).dtype == np.float32
+    check(grad.conv2d_weight(x, w.shape, gy), "conv2d_weight", x, w.shape, gy)
+
+
+def test_non_contiguous_operands(rng):
+    x = rng.standard_normal((2, 9, 9, 3))[:, ::2, ::2].transpose(0, 3, 1, 2)  # (2, 3, 5, 5)
+    w = rng.standard_normal((3, 4, 3, 3)).transpose(1, 0, 2, 3)  # (4, 3, 3, 3)
+    gy = rng.standard_normal((2, 5, 5, 8)).transpose(0, 3, 1, 2)[:, ::2]  # (2, 4, 5, 5)
+    check(
+        grad.conv2d_input(x.shape, w, gy, padding=1, stride=1),
+        "conv2d_input",
+        x.shape,
+        w,
+        gy,
+        padding=1,
+    )
+    check(grad.conv2d_weight(x, w.shape, gy, padding=1), "conv2d_weight", x, w.shape, gy, padding=1)
+
+
+def test_layer_chain_matches_torch(rng, torch):
+    """Two stacked layers, the input gradient of the second feeding the first, as in training."""
+    x = rng.standard_normal((4, 3, 12, 12))
+    w1 = rng.standard_normal((8, 3, 3, 3))
+    w2 = rng.standard_normal((5, 8, 3, 3))
+    h = cyconv.conv2d(x, w1, padding=1)
+    y = cyconv.conv2d(np.maximum(h, 0), w2, stride=2, padding=1)
+    gy = rng.standard_normal(y.shape)
+    dh = grad.conv2d_input(h.shape, w2, gy, stride=2, padding=1) * (h > 0)
+    dw1 = grad.conv2d_weight(x, w1.shape, dh, padding=1)
+    tx = torch.from_numpy(x)
+    tw1 = torch.from_numpy(w1).requires_grad_(True)
+    F = torch.nn.functional
+    ty = F.conv2d(F.relu(F.conv2d(tx, tw1, padding=1)), torch.from_numpy(w2), stride=2, padding=1)
+    (ty * torch.from_numpy(gy)).sum().backward()
+    np.testing.assert_allclose(dw1, tw1.grad.numpy(), rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name", ["cyconv.grad", "cyconv._functions", "cyconv._transpose", "cyconv._reference_backward"]
+)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+    results = doctest.testmod(module, optionflags=flags, verbose=False, report=True)
+    assert results.failed == 0 and results.attempted > 0
+
+
+def test_grad_is_a_submodule():
+    import cyconv.grad
+
+    assert cyconv.grad is grad
+    assert "grad" in cyconv.__all__
+    assert grad.__all__ == ["conv2d_bias", "conv2d_input", "conv2d_weight"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+X = np.ones((2, 4, 6, 6), np.float32)
+W = np.ones((6, 2, 3, 3), np.float32)
+GY = np.ones((2, 6, 4, 4), np.float32)
+BAD_INPUT_GRAD = [
+    # (label, keyword arguments over the defaults, exception, parameter named in the message)
+    ("input_size-None", dict(input_size=None), TypeError, "input_size"),
+    ("input_size-int", dict(input_size=5), TypeError, "input_size"),
+    ("input_size-float", dict(input_size=(2, 4, 6.0, 6)), TypeError, "input_size"),
+    ("input_size-negative", dict(input_size=(2, 4, -6, 6)), ValueError, "input_size"),
+    ("input_size-rank-2", dict(input_size=(6, 6)), ValueError, "input_size"),
+    ("input_size-rank-5", dict(input_size=(1, 2, 4, 6, 6)), ValueError, "input_size"),
+    ("input_size-channels", dict(input_size=(2, 6, 6, 6)), ValueError, "input_size"),
+    ("input_size-too-small", dict(input_size=(2, 4, 2, 2)), ValueError, "input_size"),
+    ("input_size-other-output", dict(input_size=(2, 4, 7, 7)), ValueError, "grad_output"),
+    ("weight-rank-3", dict(weight=np.ones((6, 2, 3))), ValueError, "weight"),
+    ("weight-complex", dict(weight=W.astype(complex)), TypeError, "weight"),
+    ("weight-zero-axis", dict(weight=np.ones((0, 2, 3, 3))), ValueError, "weight"),
+    ("grad_output-shape", dict(grad_output=np.ones((2, 6, 5, 4))), ValueError, "grad_output"),
+    ("grad_output-channels", dict(grad_output=np.ones((2, 5, 4, 4))), ValueError, "grad_output"),
+    ("grad_output-unbatched", dict(grad_output=np.ones((6, 4, 4))), ValueError, "grad_output"),
+    ("grad_output-complex", dict(grad_output=GY.astype(complex)), TypeError, "grad_output"),
+    ("grad_output-str", dict(grad_output="x"), TypeError, "grad_output"),
+    ("stride-zero", dict(stride=0), ValueError, "stride"),
+    ("stride-float", dict(stride=1.0), TypeError, "stride"),
+    ("padding-negative", dict(padding=-1), ValueError, "padding"),
+    ("padding-word", dict(padding="full"), ValueError, "padding"),
+    ("padding-pairs", dict(padding=((1, 1), (1, 1), (1, 1))), ValueError, "padding"),
+    ("dilation-zero", dict(dilation=0), ValueError, "dilation"),
+    ("groups-not-dividing", dict(groups=3), ValueError, "groups"),
+    ("groups-float", dict(groups=2.0), TypeError, "groups"),
+    ("layout-unknown", dict(layout="CHWN"), ValueError, "layout"),
+    ("n_threads-zero", dict(n_threads=0), ValueError, "n_threads"),
+    ("n_threads-str", dict(n_threads="2"), TypeError, "n_threads"),
+]
+BAD_WEIGHT_GRAD = [
+    ("input-None", dict(input=None), TypeError, "input"),
+    ("input-complex", dict(input=X.astype(complex)), TypeError, "input"),
+    ("input-rank-2", dict(input=np.ones((6, 6))), ValueError, "input"),
+    ("input-channels", dict(input=np.ones((2, 6, 6, 6))), ValueError, "input"),
+    ("weight_size-None", dict(weight_size=None), TypeError, "weight_size"),
+    ("weight_size-rank-3", dict(weight_size=(6, 2, 3)), ValueError, "weight_size"),
+    ("weight_size-float", dict(weight_size=(6, 2, 3, 3.0)), TypeError, "weight_size"),
+    ("weight_size-negative", dict(weight_size=(6, -2, 3, 3)), ValueError, "weight_size"),
+    ("weight_size-zero", dict(weight_size=(6, 0, 3, 3)), ValueError, "weight_size"),
+    ("weight_size-in-channels", dict(weight_size=(6, 4, 3, 3)), ValueError, "weight_size"),
+    ("weight_size-too-large", dict(weight_size=(6, 2, 9, 3)), ValueError, "weight_size"),
+    ("weight_size-other-output", dict(weight_size=(6, 2, 2, 2)), ValueError, "grad_output"),
+    ("grad_output-shape", dict(grad_output=np.ones((2, 6, 4, 5))), ValueError, "grad_output"),
+    ("grad_output-object", dict(grad_output=GY.astype(object)), TypeError, "grad_output"),
+    ("stride-pair-3", dict(stride=(1, 1, 1)), ValueError, "stride"),
+    ("padding-same-in-pair", dict(padding=("same", 1)), ValueError, "padding"),
+    ("dilation-float", dict(dilation=(1, 1.5)), TypeError, "dilation"),
+    ("groups-zero", dict(groups=0), ValueError, "groups"),
+    ("layout-int", dict(layout=1), ValueError, "layout"),
+    ("n_threads-float", dict(n_threads=2.5), TypeError, "n_threads"),
+]
+
+
+@pytest.mark.parametrize("label,kw,exc,param", BAD_INPUT_GRAD, ids=[r[0] for r in BAD_INPUT_GRAD])
+def test_conv2d_input_bad_arguments(label, kw, exc, param):
+    args = dict(input_size=X.shape, weight=W, grad_output=GY, groups=2)
+    args.update(kw)
+    with pytest.raises(exc, match=f"`{param}`"):
+        grad.conv2d_input(**args)
+    if "n_threads" not in kw:  # the reference checks the same way
+        with pytest.raises(exc, match=f"`{param}`"):
+            cyconv.reference.conv2d_input(**args)
+
+
+@pytest.mark.parametrize("label,kw,exc,param", BAD_WEIGHT_GRAD, ids=[r[0] for r in BAD_WEIGHT_GRAD])
+def test_conv2d_weight_bad_arguments(label, kw, exc, param):
+    args = dict(input=X, weight_size=W.shape, grad_output=GY, groups=2)
+    args.update(kw)
+    with pytest.raises(exc, match=f"`{param}`"):
+        grad.conv2d_weight(**args)
+    if "n_threads" not in kw:
+        with pytest.raises(exc, match=f"`{param}`"):
+            cyconv.reference.conv2d_weight(**args)
+
+
+@pytest.mark.parametrize(
+    "kw,exc,param",
+    [
+        (dict(grad_output=np.ones((4, 4))), ValueError, "grad_output"),
+        (dict(grad_output=np.ones((1, 2, 3, 4, 5))), ValueError, "grad_output"),
+        (dict(grad_output=np.ones((2, 3, 4, 4), complex)), TypeError, "grad_output"),
+        (dict(grad_output=None), TypeError, "grad_output"),
+        (dict(layout="NCWH"), ValueError, "layout"),
+        (dict(layout=None), ValueError, "layout"),
+    ],
+)
+def test_conv2d_bias_bad_arguments(kw, exc, param):
+    args = dict(grad_output=np.ones((2, 3, 4, 4)))
+    args.update(kw)
+    with pytest.raises(exc, match=f"`{param}`"):
+        grad.conv2d_bias(**args)
+    with pytest.raises(exc, match=f"`{param}`"):
+        cyconv.reference.conv2d_bias(**args)
+
+
+def test_mismatch_messages_name_the_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 6, 5, 4\).*\(2, 6, 4, 4\)"):
+        grad.conv2d_input(X.shape, W, np.ones((2, 6, 5, 4)), groups=2)
+    with pytest.raises(ValueError, match=r"`input_size`.*\(2, 6, 6, 6\).*\(6, 2, 3, 3\)"):
+        grad.conv2d_input((2, 6, 6, 6), W, GY, groups=2)
+    with pytest.raises(ValueError, match=r"`weight_size`=\(6, 2, 2, 2\)"):
+        grad.conv2d_weight(X, (6, 2, 2, 2), GY, groups=2)
+
+
+# --------------------------------------------------------------------------- properties
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cyconv import _dispatch  # noqa: E402
+
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("CYCONV_FUZZ_EXAMPLES", "100")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+small = st.integers(0, 3)
+int_or_pair = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
+paddings = st.one_of(
+    st.integers(0, 3),
+    st.tuples(small, small),
+    st.tuples(st.tuples(small, small), st.tuples(small, small)),
+    st.sampled_from(["valid", "same"]),
+)
+
+
+@st.composite
+def grad_configs(draw):
+    groups = draw(st.integers(1, 3))
+    case = dict(
+        N=draw(st.sampled_from([None, 0, 1, 2, 3])),
+        C=groups * draw(st.integers(1, 4)),
+        O=groups * draw(st.integers(1, 4)),
+        H=draw(st.integers(1, 14)),
+        W=draw(st.integers(1, 19)),
+        k=(draw(st.integers(1, 5)), draw(st.integers(1, 5))),
+        stride=draw(int_or_pair),
+        padding=draw(paddings),
+        dilation=draw(int_or_pair),
+        groups=groups,
+        layout=draw(st.sampled_from(["NCHW", "NHWC"])),
+    )
+    return (
+        case,
+        draw(st.sampled_from(DTYPES)),
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.sampled_from(_dispatch.variants())),
+    )
+
+
+@pytest.mark.fuzz
+@SETTINGS
+@given(grad_configs())
+def test_gradients_match_reference(config):
+    case, dtype, seed, variant = config
+    rng = np.random.default_rng(seed)
+    try:
+        x, w, gy = make(case, dtype, rng)
+    except ValueError:  # the kernel does not fit: the gradients refuse the sizes too
+        g = case["groups"]
+        shape = (case["C"], case["H"], case["W"])
+        if case["layout"] == "NHWC":
+            shape = (case["H"], case["W"], case["C"])
+        w = np.ones((case["O"], case["C"] // g) + case["k"])
+        with pytest.raises(ValueError):
+            grad.conv2d_input(shape, w, np.ones((1, 1, 1)), **conv_kwargs(case))
+        return
+    kw = conv_kwargs(case)
+    previous = _dispatch.use(variant)
+    try:
+        dx, dw = _grads(x, w, gy, case)
+    finally:
+        _dispatch.use(previous)
+    check(dx, "conv2d_input", x.shape, w, gy, **kw)
+    check(dw, "conv2d_weight", x, w.shape, gy, **kw)
+    if dtype == np.float64 and x.size and gy.size:
+        # the adjoint identities: <conv2d(x, w), gy> = <x, dx> = <w, dw>
+        lhs = inner(cyconv.conv2d(x, w, **kw), gy)
+        scale = inner(cyconv.conv2d(np.abs(x), np.abs(w), **kw), np.abs(gy))
+        assert abs(lhs - inner(x, dx)) <= 1e-12 * scale
+        assert abs(lhs - inner(w, dw)) <= 1e-12 * scale
