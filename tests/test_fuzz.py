@@ -807,7 +807,11 @@ def run_exact_filter_case(case, aa, ka, a, k, kw, want) -> None:
     fn = case["fn"]
     try:
         with np.errstate(all="ignore"):
-            exact = getattr(reference, fn)(np.asarray(a), np.asarray(k), **kw)
+            # the values of the forms passed, in the dtypes they arrive in (a list of
+            # int16 values is int64, of complex64 values complex128)
+            exact = getattr(reference, fn)(
+                np.asarray(a, np.asarray(aa).dtype), np.asarray(k, np.asarray(ka).dtype), **kw
+            )
     except ValueError:
         with pytest.raises(ValueError):
             getattr(cyconv, fn)(aa, ka, n_threads=case["n_threads"], **kw)
