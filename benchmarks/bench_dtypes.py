@@ -6,7 +6,7 @@ Run from the repository root::
 
 Every case is checked first (integers: equal to SciPy's result; complex:
 within the dtype's tolerance), then timed: the median of ``--repeat`` runs
-after one warm-up call, each system on ``--threads`` threads
+after one warm-up call, the two systems alternating, each on ``--threads`` threads
 (``torch.set_num_threads``; cyconv's ``n_threads``; SciPy is single-threaded).
 """
 
@@ -27,14 +27,19 @@ import cyconv  # noqa: E402
 from cyconv import testing  # noqa: E402
 
 
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
+def median_times(
+    ours: Callable[[], object], peer: Callable[[], object], repeat: int
+) -> Tuple[float, float]:
+    """Medians of ``repeat`` runs of each, alternating the two (shared CPUs drift)."""
+    ours()
+    peer()
+    t_ours, t_peer = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((ours, t_ours), (peer, t_peer)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(t_ours), statistics.median(t_peer)
 
 
 def image(rng: np.random.Generator, dtype: np.dtype, shape: Tuple[int, ...]) -> np.ndarray:
@@ -64,11 +69,10 @@ def filter_cases(repeat: int, nt: int) -> List[str]:
                 testing.assert_filter(got, "correlate2d", a, w, "same")
             else:
                 np.testing.assert_array_equal(got, want)
-            t_cy = median_time(
-                lambda a=a, w=w: cyconv.correlate2d(a, w, "same", n_threads=nt), repeat
-            )
-            t_sp = median_time(
-                lambda a=a, w=w: scipy.signal.correlate2d(a, w, "same"), max(3, repeat // 2)
+            t_cy, t_sp = median_times(
+                lambda a=a, w=w: cyconv.correlate2d(a, w, "same", n_threads=nt),
+                lambda a=a, w=w: scipy.signal.correlate2d(a, w, "same"),
+                repeat,
             )
             rows.append(
                 f"| correlate2d {np.dtype(dtype).name} 1024x1024 * {k}x{k} same "
@@ -90,8 +94,11 @@ def conv_cases(repeat: int, nt: int) -> List[str]:
     testing.assert_conv(got, x, w, padding=1)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * float(np.abs(want).max()))
     with torch.no_grad():
-        t_torch = median_time(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), repeat)
-    t_cy = median_time(lambda: cyconv.conv2d(x, w, padding=1, n_threads=nt), repeat)
+        t_cy, t_torch = median_times(
+            lambda: cyconv.conv2d(x, w, padding=1, n_threads=nt),
+            lambda: torch.nn.functional.conv2d(tx, tw, padding=1),
+            repeat,
+        )
     return [
         f"| conv2d complex64 1x128x28x28 * 128x128x3x3 pad 1 | {t_cy * 1e3:.2f} ms "
         f"| PyTorch {t_torch * 1e3:.2f} ms | {t_torch / t_cy:.2f}x |"

@@ -299,46 +299,38 @@ def _run_depthwise(
 
 
 def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarray:
-    """Complex ``conv2d`` (PyTorch's: no conjugation) as one real convolution.
+    """Complex ``conv2d`` (PyTorch's: no conjugation) from three real convolutions.
 
-    Per group, the real and imaginary parts of the input become twice the
-    channels and the weights the real block matrix ``[[wr, -wi], [wi, wr]]``,
-    so the real kernel computes ``xr*wr - xi*wi`` and ``xr*wi + xi*wr`` in one
-    call (the four real products).
+    With ``x = xr + i xi`` and ``w = wr + i wi`` (Gauss's three products):
+    ``k1 = conv(xr + xi, wr)``, ``k2 = conv(xr, wi - wr)``, ``k3 = conv(xi, wr + wi)``;
+    the real part is ``k1 - k3 = conv(xr, wr) - conv(xi, wi)`` and the imaginary
+    part ``k1 + k2 = conv(xr, wi) + conv(xi, wr)``. Every padding mode is linear
+    in ``x``, so the parts pad independently; the bias is added at the end.
     """
-    geo = call.geo
     work = call.work
-    G, N = geo.groups, geo.N
-    Cg, Og = geo.C // G, geo.O // G
-    x = call.x.reshape((N,) + call.x.shape[-3:])
-    if geo.nhwc:
-        xg = x.reshape(N, geo.H, geo.W, G, Cg)
-        x2 = np.stack([xg.real, xg.imag], axis=-2).astype(work).reshape(N, geo.H, geo.W, 2 * geo.C)
-    else:
-        xg = x.reshape(N, G, Cg, geo.H, geo.W)
-        x2 = np.stack([xg.real, xg.imag], axis=2).astype(work).reshape(N, 2 * geo.C, geo.H, geo.W)
-    w = call.w.reshape(G, Og, Cg, geo.kH, geo.kW)
-    wr, wi = w.real.astype(work), w.imag.astype(work)
-    w2 = np.empty((G, 2, Og, 2, Cg, geo.kH, geo.kW), dtype=work)
-    w2[:, 0, :, 0], w2[:, 0, :, 1] = wr, -wi
-    w2[:, 1, :, 0], w2[:, 1, :, 1] = wi, wr
-    w2 = w2.reshape(2 * geo.O, 2 * Cg, geo.kH, geo.kW)
-    b2 = None
+    x = call.x
+    xr = np.ascontiguousarray(x.real, dtype=work)
+    xi = np.ascontiguousarray(x.imag, dtype=work) if np.iscomplexobj(x) else np.zeros_like(xr)
+    wr = np.ascontiguousarray(call.w.real, dtype=work)
+    wi = (
+        np.ascontiguousarray(call.w.imag, dtype=work)
+        if np.iscomplexobj(call.w)
+        else np.zeros_like(wr)
+    )
+
+    def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
+        sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=work)
+        out = np.empty(call.geo.out_shape, dtype=work)
+        return conv2d(sub, plan_conv(sub, plan.n_threads), out)
+
+    k1 = real_conv(xr + xi, wr)
+    k2 = real_conv(xr, wi - wr)
+    k3 = real_conv(xi, wr + wi)
+    np.subtract(k1, k3, out=result.real)
+    np.add(k1, k2, out=result.imag)
     if call.b is not None:
-        bg = call.b.reshape(G, 1, Og)
-        b2 = np.concatenate([bg.real, bg.imag], axis=1).astype(work).reshape(-1)
-    geo2 = geo._replace(C=2 * geo.C, O=2 * geo.O, batched=True)
-    call2 = dataclasses.replace(call, x=x2, w=w2, b=b2, dtype=work, geo=geo2)
-    r = conv2d(call2, plan_conv(call2, plan.n_threads), np.empty(geo2.out_shape, dtype=work))
-    if geo.nhwc:
-        parts = r.reshape(N, geo.Ho, geo.Wo, G, 2, Og)
-        re, im = parts[..., 0, :], parts[..., 1, :]
-    else:
-        parts = r.reshape(N, G, 2, Og, geo.Ho, geo.Wo)
-        re, im = parts[:, :, 0], parts[:, :, 1]
-    view = result.reshape(re.shape)
-    view.real = re
-    view.imag = im
+        bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
+        result += call.b.astype(result.dtype).reshape(bshape)
     return result
 
 
