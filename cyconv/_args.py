@@ -155,30 +155,70 @@ def explicit_padding(
     return (top, bottom, left, right)
 
 
-def compute_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
-    """The floating dtype a computation on ``arrays`` runs in.
+def _check_numeric(dt: np.dtype, name: str) -> None:
+    """Refuse dtypes no computation here supports (extended precision, non-numbers)."""
+    if dt.kind in "fc" and dt.itemsize > (8 if dt.kind == "f" else 16):
+        raise TypeError(
+            f"`{name}` has dtype {dt}; extended precision is not supported, "
+            f"cast it to {'float64' if dt.kind == 'f' else 'complex128'}"
+        )
+    if dt.kind not in "biufc":
+        raise TypeError(f"`{name}` must be a numeric array, got dtype {dt}")
 
-    float32 and float16 compute in float32; float64, integers and bool in
-    float64; any float64 (or integer) operand makes the result float64.
-    Complex, object and other dtypes raise ``TypeError``.
+
+def work_dtype(result: np.dtype) -> np.dtype:
+    """The real floating dtype the kernels run in for a result of dtype ``result``.
+
+    float16 and float32 (complex64) run in float32, everything else in float64
+    (integer results may instead run in float32 when that is exact; see
+    :mod:`cyconv._execute`).
     """
-    result: np.dtype = np.dtype(np.float32)
+    if result.kind in "fc" and result.itemsize <= (4 if result.kind == "f" else 8):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def compute_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
+    """The result dtype of ``conv2d`` on ``arrays`` (PyTorch's rule, extended).
+
+    Every operand float16: float16 (computed in float32); float16/float32:
+    float32; any float64, integer or bool operand: float64. Any complex
+    operand makes the result complex: complex64 if every other operand is
+    float16/float32/complex64, else complex128. Object, string, extended
+    precision and other dtypes raise ``TypeError``.
+    """
+    real: np.dtype = np.dtype(np.float16)
+    complex_ = False
     for a, name in arrays:
         dt = a.dtype
+        _check_numeric(dt, name)
         if dt.kind == "c":
-            raise TypeError(f"`{name}` has complex dtype {dt}; complex input is not supported")
-        if dt.kind == "f":
-            if dt.itemsize > 8:
-                raise TypeError(
-                    f"`{name}` has dtype {dt}; extended precision is not supported, "
-                    "cast it to float64"
-                )
-            if dt.itemsize == 8:
-                result = np.dtype(np.float64)
-        elif dt.kind in "biu":
-            result = np.dtype(np.float64)
+            complex_ = True
+            real = np.promote_types(real, np.float32 if dt.itemsize == 8 else np.float64)
+        elif dt.kind == "f":
+            real = np.promote_types(real, dt)
         else:
-            raise TypeError(f"`{name}` must be a numeric array, got dtype {dt}")
+            real = np.dtype(np.float64)
+    if complex_:
+        return np.dtype(np.complex64 if real.itemsize <= 4 else np.complex128)
+    return real
+
+
+def filter_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
+    """The result dtype of ``correlate2d``/``convolve2d`` on ``arrays`` (SciPy's rule).
+
+    ``numpy.result_type`` of the operands, as SciPy: integers keep their
+    (promoted) integer dtype, complex stays complex. Where SciPy refuses,
+    cyconv extends: float16 gives float32 and bool with bool gives int64 (the
+    count, as ``numpy.sum`` of bools).
+    """
+    for a, name in arrays:
+        _check_numeric(a.dtype, name)
+    result = np.result_type(*(a.dtype for a, _ in arrays))
+    if result == np.float16:
+        return np.dtype(np.float32)
+    if result == np.bool_:
+        return np.dtype(np.int64)
     return result
 
 

@@ -93,6 +93,23 @@ def _geometry(
         ) from None
 
 
+def real_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
+    """The dtype the backward pass and the transposed convolution compute in.
+
+    float32 (float16 and float32 operands) or float64 (any float64, integer
+    or bool operand), as :func:`cyconv.conv2d`'s rule before its float16 and
+    complex extensions; complex operands raise ``TypeError``.
+    """
+    for a, name in arrays:
+        if a.dtype.kind == "c":
+            raise TypeError(
+                f"`{name}` has complex dtype {a.dtype}; the backward pass and "
+                "conv_transpose2d take real input"
+            )
+    dtype = compute_dtype(*arrays)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
 def grad_input_call(
     input_size: Any,
     weight: Any,
@@ -107,7 +124,7 @@ def grad_input_call(
     size = shape_tuple(input_size, "input_size")
     w = as_array(weight, "weight")
     gy = as_array(grad_output, "grad_output")
-    dtype = compute_dtype((w, "weight"), (gy, "grad_output"))
+    dtype = real_dtype((w, "weight"), (gy, "grad_output"))
     geo = _geometry(
         size, w.shape, stride, padding, dilation, groups, layout, ("input_size", "weight")
     )
@@ -131,7 +148,7 @@ def grad_weight_call(
     x = as_array(input, "input")
     size = shape_tuple(weight_size, "weight_size")
     gy = as_array(grad_output, "grad_output")
-    dtype = compute_dtype((x, "input"), (gy, "grad_output"))
+    dtype = real_dtype((x, "input"), (gy, "grad_output"))
     geo = _geometry(
         x.shape, size, stride, padding, dilation, groups, layout, ("input", "weight_size")
     )
@@ -146,7 +163,7 @@ def grad_bias_call(grad_output: Any, layout: Any) -> Tuple[np.ndarray, np.dtype,
     if not isinstance(layout, str) or layout.upper() not in ("NCHW", "NHWC"):
         raise ValueError(f"Unknown `layout`: {layout!r}; expected 'NCHW' or 'NHWC'")
     gy = as_array(grad_output, "grad_output")
-    dtype = compute_dtype((gy, "grad_output"))
+    dtype = real_dtype((gy, "grad_output"))
     if gy.ndim not in (3, 4):
         axes = "(N, H, W, C) or (H, W, C)" if layout.upper() == "NHWC" else "(N, C, H, W)"
         raise ValueError(
@@ -275,7 +292,7 @@ def transpose_call(
     if bias is not None:
         b = as_array(bias, "bias")
         operands.append((b, "bias"))
-    dtype = compute_dtype(*operands)
+    dtype = real_dtype(*operands)
     geo = transpose_geometry(
         y.shape, w.shape, stride, padding, output_padding, groups, dilation, layout
     )

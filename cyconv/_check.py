@@ -42,14 +42,8 @@ def _oracle() -> Tuple[str, Callable, Callable, Callable]:
             return testing.conv_truth(x, w, b, **kw)
 
         def filt(name):
-            ref = getattr(reference, name)
-
-            def truth(a, k, mode, boundary, fillvalue):
-                a64, k64 = a.astype(np.float64), k.astype(np.float64)
-                return (
-                    ref(a64, k64, mode, boundary, fillvalue),
-                    ref(np.abs(a64), np.abs(k64), mode, boundary, abs(fillvalue)),
-                )
+            def truth(a, k, mode, boundary, fillvalue):  # float64 or complex128
+                return testing.filter_truth(name, a, k, mode, boundary, fillvalue)
 
             return truth
 
@@ -81,6 +75,42 @@ def _oracle() -> Tuple[str, Callable, Callable, Callable]:
     return ("scipy.signal", sp_conv, sp_filter("correlate2d"), sp_filter("convolve2d"))
 
 
+#: conv2d dtypes checked; float16 and complex against the float64/complex128 reference.
+CONV_DTYPES = (np.float32, np.float64, np.float16, np.complex64, np.complex128)
+#: Filter dtypes checked; integers must equal the exact result bit for bit.
+FILTER_DTYPES = (
+    np.float32,
+    np.float64,
+    np.int16,
+    np.uint8,
+    np.int32,
+    np.int64,
+    np.complex64,
+    np.complex128,
+)
+
+
+def _values(rng: np.random.Generator, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Random values of ``dtype``: normal floats (complex parts), integers up to 100."""
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        return rng.integers(0 if dt.kind == "u" else -100, 100, shape).astype(dt)
+    v = rng.standard_normal(shape)
+    if dt.kind == "c":
+        v = v + 1j * rng.standard_normal(shape)
+    return v.astype(dt)
+
+
+def _error(got: np.ndarray, want: np.ndarray, scale: np.ndarray) -> float:
+    """Largest ``|got - want| / scale``, over the real and imaginary parts."""
+    if np.iscomplexobj(got) or np.iscomplexobj(want):
+        return max(
+            testing.max_relative_error(np.real(got), np.real(want), scale),
+            testing.max_relative_error(np.imag(got), np.imag(want), scale),
+        )
+    return testing.max_relative_error(got, want, scale)
+
+
 def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = True) -> int:
     """Compare every variant's kernels with an independent result; return the failure count."""
     source, conv_truth, corr2, conv2 = _oracle()
@@ -94,19 +124,20 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
     try:
         for variant in variants:
             _dispatch.use(variant)
-            for case, dtype in itertools.product(CONV_CASES, (np.float32, np.float64)):
+            for case, dtype in itertools.product(CONV_CASES, CONV_DTYPES):
                 N, C, H, W, O, k, s, p, d, g, pm, layout = case
-                x = rng.standard_normal((N, C, H, W))
-                w = rng.standard_normal((O, C // g, k, k))
-                b = rng.standard_normal(O)
+                x = _values(rng, (N, C, H, W), dtype)
+                w = _values(rng, (O, C // g, k, k), dtype)
+                b = _values(rng, (O,), dtype)
                 if layout == "NHWC":
                     x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-                x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
                 got = conv2d(x, w, b, s, p, d, g, padding_mode=pm, layout=layout, n_threads=2)
-                want, scale = conv_truth(
-                    x.astype(np.float64),
-                    w.astype(np.float64),
-                    b.astype(np.float64),
+                truth = conv_truth if np.dtype(dtype).kind == "f" else testing.conv_truth
+                wide = np.complex128 if np.dtype(dtype).kind == "c" else np.float64
+                want, scale = truth(
+                    x.astype(wide),
+                    w.astype(wide),
+                    b.astype(wide),
                     stride=s,
                     padding=p,
                     dilation=d,
@@ -114,8 +145,8 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                     padding_mode=pm,
                     layout=layout,
                 )
-                err = testing.max_relative_error(got, want, scale)
-                ok = err <= testing.tolerance(dtype)
+                err = _error(got, want, scale)
+                ok = err <= testing.tolerance(dtype) and got.dtype == dtype
                 total += 1
                 failures += not ok
                 say(
@@ -123,20 +154,22 @@ def run(variants: Optional[List[str]] = None, seed: int = 0, verbose: bool = Tru
                     f"x{(N, C, H, W)} w{(O, C // g, k, k)} stride={s} padding={p} "
                     f"dilation={d} groups={g} {pm} {layout}: max error / scale {err:.1e}"
                 )
-            for (ish, ksh, mode, bnd, fv), dtype in itertools.product(
-                FILTER_CASES, (np.float32, np.float64)
-            ):
-                a = rng.standard_normal(ish)
-                kern = rng.standard_normal(ksh)
+            for (ish, ksh, mode, bnd, fv), dtype in itertools.product(FILTER_CASES, FILTER_DTYPES):
+                a_ = _values(rng, ish, dtype)
+                k_ = _values(rng, ksh, dtype)
                 for name, ours, theirs in (
                     ("correlate2d", correlate2d, corr2),
                     ("convolve2d", convolve2d, conv2),
                 ):
-                    a_, k_ = a.astype(dtype), kern.astype(dtype)
                     got = ours(a_, k_, mode, bnd, fv, n_threads=2)
-                    want, scale = theirs(a_, k_, mode, bnd, fv)
-                    err = testing.max_relative_error(got, want, scale)
-                    ok = err <= testing.tolerance(dtype)
+                    if np.dtype(dtype).kind in "iu":  # exact: the 64-bit integer reference
+                        exact = getattr(reference, name)(a_, k_, mode, bnd, fv)
+                        ok = got.dtype == dtype and bool(np.array_equal(got, exact))
+                        err = 0.0 if ok else float("inf")
+                    else:
+                        want, scale = theirs(a_, k_, mode, bnd, fv)
+                        err = _error(got, want, scale)
+                        ok = err <= testing.tolerance(dtype) and got.dtype == dtype
                     total += 1
                     failures += not ok
                     say(

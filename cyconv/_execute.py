@@ -9,6 +9,7 @@ with one struct of geometry, which releases the GIL.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Dict, Optional, Tuple, Union
@@ -16,7 +17,16 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 
 from . import _dispatch
-from ._plan import EmptyPlan, MixingPlan, Plan, PlaneGeometry, PlanesPlan, PointwisePlan
+from ._plan import (
+    EmptyPlan,
+    MixingPlan,
+    Plan,
+    PlaneGeometry,
+    PlanesPlan,
+    PointwisePlan,
+    plan_conv,
+    plan_filter,
+)
 from ._validate import ConvCall, ConvGeometry, FilterCall
 
 Packed = Tuple[np.ndarray, np.ndarray]
@@ -288,22 +298,62 @@ def _run_depthwise(
 # --------------------------------------------------------------------------- entry points
 
 
+def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarray:
+    """Complex ``conv2d`` (PyTorch's: no conjugation) from three real convolutions.
+
+    With ``x = xr + i xi`` and ``w = wr + i wi`` (Gauss's three products):
+    ``k1 = conv(xr + xi, wr)``, ``k2 = conv(xr, wi - wr)``, ``k3 = conv(xi, wr + wi)``;
+    the real part is ``k1 - k3 = conv(xr, wr) - conv(xi, wi)`` and the imaginary
+    part ``k1 + k2 = conv(xr, wi) + conv(xi, wr)``. Every padding mode is linear
+    in ``x``, so the parts pad independently; the bias is added at the end.
+    """
+    work = call.work
+    x = call.x
+    xr = np.ascontiguousarray(x.real, dtype=work)
+    xi = np.ascontiguousarray(x.imag, dtype=work) if np.iscomplexobj(x) else np.zeros_like(xr)
+    wr = np.ascontiguousarray(call.w.real, dtype=work)
+    wi = (
+        np.ascontiguousarray(call.w.imag, dtype=work)
+        if np.iscomplexobj(call.w)
+        else np.zeros_like(wr)
+    )
+
+    def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
+        sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=work)
+        out = np.empty(call.geo.out_shape, dtype=work)
+        return conv2d(sub, plan_conv(sub, plan.n_threads), out)
+
+    k1 = real_conv(xr + xi, wr)
+    k2 = real_conv(xr, wi - wr)
+    k3 = real_conv(xi, wr + wi)
+    np.subtract(k1, k3, out=result.real)
+    np.add(k1, k2, out=result.imag)
+    if call.b is not None:
+        bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
+        result += call.b.astype(result.dtype).reshape(bshape)
+    return result
+
+
 def conv2d(
     call: ConvCall, plan: Plan, result: np.ndarray, packed: Optional[Dict[tuple, Packed]] = None
 ) -> np.ndarray:
     """Compute a validated ``conv2d`` call into ``result`` by ``plan``.
 
     ``packed`` is a layer's cache of packed weights (by variant and dtype),
-    filled on first use.
+    filled on first use. float16 runs in float32 and is rounded once at the
+    end; complex runs as one real convolution (:func:`_conv2d_complex`).
     """
     if isinstance(plan, EmptyPlan):
         return result
+    if call.dtype.kind == "c":
+        return _conv2d_complex(call, plan, result)
     geo = call.geo
-    dtype = call.dtype
+    dtype = call.work
     x = operand(call.x, dtype)
     w = operand(call.w, dtype)
     b = None if call.b is None else operand(call.b, dtype)
-    target = result if result.flags.aligned else np.empty(result.shape, dtype=dtype)
+    direct = result.flags.aligned and result.dtype == dtype
+    target = result if direct else np.empty(result.shape, dtype=dtype)
     if isinstance(plan, PlanesPlan):
         _run_depthwise(x, w, b, target, geo, call.mode, plan)
     elif isinstance(plan, PointwisePlan):
@@ -316,21 +366,30 @@ def conv2d(
             if weights is None:
                 weights = packed[key] = pack_weights(w, b, geo.groups, plan.block, plan.n_threads)
         _run_mixing(x, w, b, target, geo, call.mode, plan, weights)
-    if target is not result:  # the kernels store whole elements: went through an aligned buffer
+    if target is not result:  # unaligned, or float16: through a buffer of the work dtype
         result[...] = target
     return result
 
 
-def filter2d(call: FilterCall, plan: Union[PlanesPlan, EmptyPlan]) -> np.ndarray:
-    """Compute a validated ``correlate2d``/``convolve2d`` call by ``plan``."""
-    g = call.geo
-    result = np.empty(g.out_shape, dtype=call.dtype)
+def _correlate_real(
+    call: FilterCall, a: np.ndarray, k: np.ndarray, fill: float, nt: int
+) -> np.ndarray:
+    """Real cross-correlation of ``a`` with ``k`` (one float dtype) by the planes kernel.
+
+    The leading axes of ``a`` and ``k`` broadcast; the geometry is ``call``'s.
+    """
+    dtype = a.dtype
+    lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    sub = dataclasses.replace(
+        call, a=a, k=k, dtype=dtype, geo=call.geo._replace(lead=lead), fillvalue=fill
+    )
+    g = sub.geo
+    plan = plan_filter(sub, nt)
+    result = np.empty(g.out_shape, dtype=dtype)
     if isinstance(plan, EmptyPlan):
         return result
-    a = operand(call.a, call.dtype)
-    k = operand(call.k, call.dtype)
-    if call.flip:
-        k = np.ascontiguousarray(k[..., ::-1, ::-1])
+    a = operand(a, dtype)
+    k = operand(k, dtype)
     in_off = np.broadcast_to(
         np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead
     )
@@ -340,15 +399,140 @@ def filter2d(call: FilterCall, plan: Union[PlanesPlan, EmptyPlan]) -> np.ndarray
     _run_planes(
         a,
         k,
-        np.empty(0, call.dtype),
+        np.empty(0, dtype),
         result,
         np.ascontiguousarray(in_off.ravel() * (g.H * g.W)),
         np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW)),
         np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo),
-        call.boundary,
-        call.fillvalue,
+        sub.boundary,
+        fill,
         plan,
     )
-    if g.swapped and not call.flip:
-        result = np.ascontiguousarray(result[..., ::-1, ::-1])
     return result
+
+
+def _correlate_taps(call: FilterCall, a: np.ndarray, k: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """Exact integer correlation: one NumPy pass per kernel tap in ``acc`` (wraps like C)."""
+    g = call.geo
+    pads = ((0, 0),) * (a.ndim - 2) + ((g.pt, g.pb), (g.pl, g.pr))
+    a = a.astype(acc, copy=False)
+    k = k.astype(acc, copy=False)
+    if call.boundary == "constant":
+        padded = np.pad(a, pads, mode="constant", constant_values=acc.type(call.fillvalue))
+    else:
+        padded = np.pad(a, pads, mode=call.boundary)  # type: ignore[call-overload]
+    out = np.zeros(g.out_shape, dtype=acc)
+    with np.errstate(over="ignore"):
+        for u in range(g.kH):
+            for v in range(g.kW):
+                out += padded[..., u : u + g.Ho, v : v + g.Wo] * k[..., u, v, None, None]
+    return out
+
+
+def _abs_max(a: np.ndarray) -> int:
+    return max(abs(int(a.max())), abs(int(a.min()))) if a.size else 0
+
+
+def _correlate_int(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) -> np.ndarray:
+    """Exact integer correlation, through a float kernel where that is proven exact.
+
+    Every partial sum is bounded by ``max|a| * sum|k|`` (``a`` including the
+    fill value); below 2**24 float32 and below 2**53 float64 represent every
+    partial sum exactly, so the float kernel's result is the exact integer.
+    Otherwise :func:`_correlate_taps` computes in 64-bit integers. Either way
+    the exact value is then cast modulo ``2**bits`` to the result dtype, as
+    SciPy's C loops wrap.
+    """
+    dt = call.dtype
+    amax = _abs_max(a)
+    if call.boundary == "constant":
+        amax = max(amax, abs(int(call.fillvalue)))
+    ksum = float(np.abs(k, dtype=np.float64).sum(axis=(-2, -1)).max()) if k.size else 0.0
+    bound = amax * ksum * (1 + 2.0**-20) + 1  # float64 rounding of the sum: far below 2**-20
+    if bound >= 2.0**53:
+        acc = np.dtype(np.uint64 if dt.kind == "u" else np.int64)
+        return _correlate_taps(call, a, k, acc).astype(dt, copy=False)
+    work = np.dtype(np.float32 if bound < 2.0**24 else np.float64)
+    r = _correlate_real(call, a.astype(work), k.astype(work), float(call.fillvalue), nt)
+    if dt.kind == "b":  # pragma: no cover - bool results are int64 (filter_dtype)
+        return r != 0
+    if bound <= np.iinfo(dt).max:
+        return r.astype(dt)
+    return r.astype(np.int64).astype(dt)  # exact in int64, then modulo 2**bits
+
+
+def _correlate_complex(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) -> np.ndarray:
+    """Complex correlation (no conjugation here) from four real products.
+
+    ``(ar + i ai) * (kr + i ki)``: real ``ar*kr - ai*ki``, imaginary
+    ``ar*ki + ai*kr``; each image part is correlated with both kernel parts
+    in one kernel call. The fill value's real and imaginary parts pad the
+    image's real and imaginary parts.
+    """
+    work = call.work
+    fill = complex(call.fillvalue)
+    nlead = len(call.geo.lead)
+    k = k.reshape((1,) * (nlead - (k.ndim - 2)) + k.shape)
+    a = a.reshape((1,) * (nlead - (a.ndim - 2)) + a.shape)
+    kk = np.stack([k.real.astype(work), k.imag.astype(work)])
+    rr = _correlate_real(call, a.real.astype(work), kk, fill.real, nt)
+    result = np.empty(rr.shape[1:], dtype=call.dtype)
+    if np.iscomplexobj(a) or fill.imag != 0:
+        ai = a.imag.astype(work) if np.iscomplexobj(a) else np.zeros(a.shape, work)
+        ri = _correlate_real(call, ai, kk, fill.imag, nt)
+        np.subtract(rr[0], ri[1], out=result.real)
+        np.add(rr[1], ri[0], out=result.imag)
+    else:
+        result.real = rr[0]
+        result.imag = rr[1]
+    return result
+
+
+def _filled_empty(call: FilterCall, k: np.ndarray) -> np.ndarray:
+    """The result when the image or the kernel is empty, as SciPy gives it.
+
+    An empty kernel gives zeros; an empty image with ``boundary="fill"`` is
+    all fill value, so each output is ``fillvalue * sum(kernel)``.
+    """
+    g = call.geo
+    result = np.zeros(g.out_shape, dtype=call.dtype)
+    if k.size and call.boundary == "constant" and result.size:
+        with np.errstate(all="ignore"):
+            total = k.sum(axis=(-2, -1), dtype=call.dtype) * call.fillvalue
+        result[...] = np.asarray(total, dtype=call.dtype)[..., None, None]
+    return result
+
+
+def filter2d(
+    call: FilterCall, plan: Union[PlanesPlan, EmptyPlan], out: Optional[np.ndarray] = None
+) -> np.ndarray:
+    """Compute a validated ``correlate2d``/``convolve2d`` call by ``plan``.
+
+    Float results run the kernel of their dtype; integer results are exact
+    (:func:`_correlate_int`); complex results come from real products
+    (:func:`_correlate_complex`). ``out`` (checked) receives the result.
+    """
+    g = call.geo
+    dt = call.dtype
+    nt = plan.n_threads
+    a, k = call.a, call.k
+    if dt.kind == "c" and not call.flip:
+        k = np.conj(k)  # SciPy's correlate2d conjugates the kernel (after its "valid" swap)
+    if call.flip:
+        k = k[..., ::-1, ::-1]
+    if math.prod(g.out_shape) == 0 or 0 in (g.H, g.W, g.kH, g.kW):
+        result = _filled_empty(call, k)
+    elif dt.kind == "c":
+        result = _correlate_complex(call, a, k, nt)
+    elif dt.kind in "iub":
+        result = _correlate_int(call, a, k, nt)
+    else:
+        result = _correlate_real(call, operand(a, dt), operand(k, dt), float(call.fillvalue), nt)
+    if g.swapped and not call.flip:
+        result = result[..., ::-1, ::-1]
+    if call.axes is not None:
+        result = np.moveaxis(result, (-2, -1), call.axes)
+    if out is not None:
+        out[...] = result
+        return out
+    return np.ascontiguousarray(result)

@@ -18,7 +18,15 @@ from ._args import IntOrPair, PaddingSpec
 from ._backward_validate import input_shape as input_shape_of
 from ._backward_validate import transpose_geometry
 from ._plan import plan_conv, plan_filter, threads
-from ._validate import conv2d_call, conv_geometry, filter2d_call, result_array, shape_tuple
+from ._validate import (
+    check_out,
+    conv2d_call,
+    conv_geometry,
+    filter2d_call,
+    filter_result_shape,
+    result_array,
+    shape_tuple,
+)
 
 __all__ = ["conv2d", "convolve2d", "correlate2d", "output_shape"]
 
@@ -133,40 +141,71 @@ def correlate2d(
     boundary: str = "fill",
     fillvalue: float = 0,
     *,
+    axes: Optional[Tuple[int, int]] = None,
+    out: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
 ) -> np.ndarray:
     """2-D cross-correlation, a drop-in for ``scipy.signal.correlate2d``.
 
-    For 2-D arrays the result equals SciPy's: ``mode`` ``"full"``,
-    ``"same"`` (SciPy's centring, which for even kernels differs from
-    ``scipy.signal.correlate``) or ``"valid"`` (inputs swapped when ``in2`` is
-    the larger, as SciPy does); ``boundary`` ``"fill"`` (with
-    ``fillvalue``), ``"wrap"`` or ``"symm"``. Leading axes broadcast like
-    NumPy's, so a stack of images ``(N, C, H, W)`` with kernels
-    ``(C, kH, kW)`` filters every channel with its own kernel in one
-    parallel call.
+    For 2-D arrays the result equals SciPy's, dtype included: ``mode``
+    ``"full"``, ``"same"`` (SciPy's centring, which for even kernels differs
+    from ``scipy.signal.correlate``) or ``"valid"`` (inputs swapped when
+    ``in2`` is the larger, as SciPy does); ``boundary`` ``"fill"`` (with
+    ``fillvalue``), ``"wrap"`` or ``"symm"``. Complex kernels are conjugated,
+    as SciPy does: ``out[i, j] = sum in1[i + m, j + n] * conj(in2[m, n])``.
+    Leading axes broadcast like NumPy's, so a stack of images
+    ``(N, C, H, W)`` with kernels ``(C, kH, kW)`` filters every channel with
+    its own kernel in one parallel call.
 
     Parameters
     ----------
     in1 : array_like
-        Image(s), ``(..., H, W)``.
+        Image(s), ``(..., H, W)``, or any array whose ``axes`` are filtered.
     in2 : array_like
         Kernel(s), ``(..., kH, kW)``.
     mode : {"full", "same", "valid"}
         Output size: ``H + kH - 1``, ``H`` or ``H - kH + 1`` per axis.
     boundary : {"fill", "wrap", "symm"}
         How ``in1`` is extended beyond its edges.
-    fillvalue : float
-        Value outside ``in1`` for ``boundary="fill"``.
+    fillvalue : scalar
+        Value outside ``in1`` for ``boundary="fill"``: a number or a
+        one-element array, cast to the result dtype as SciPy does (a float
+        truncates into an integer result; a complex value into a real result
+        raises ``ValueError``).
+    axes : (int, int), optional
+        The two axes of ``in1`` that are filtered (SciPy's name in
+        ``fftconvolve``); the others broadcast with the leading axes of
+        ``in2``, and the result keeps ``in1``'s order of axes. Default: the
+        last two. A single 2-D kernel with an ``in1`` of more than two
+        dimensions requires ``axes``: a colour image ``(H, W, 3)`` would
+        otherwise be filtered over its width and colour axes, a plausible
+        but wrong result; ``axes=(0, 1)`` filters it per colour and
+        ``axes=(-2, -1)`` a stack of images ``(..., H, W)``. Kernel stacks
+        (``in2`` of 3 or more dimensions) broadcast as before without it.
+    out : numpy.ndarray, optional
+        C-contiguous array of the exact result shape and dtype to write to;
+        it is returned. It must not overlap the inputs.
     n_threads : int, optional
         As in :func:`conv2d`.
 
     Returns
     -------
     numpy.ndarray
-        ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)``; float32 or
-        float64 by the dtype rule of :func:`conv2d` (SciPy keeps integer
-        dtypes; the values are the same).
+        ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)`` (with
+        ``axes``, the filtered axes in their place). dtype as SciPy:
+        ``numpy.result_type(in1, in2)``; integers are computed exactly and
+        wrap around modulo ``2**bits`` on overflow, as SciPy's do; where
+        SciPy refuses, float16 gives float32 and bool gives int64. See
+        ``docs/dtypes.md``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``mode``/``boundary``/``axes``, shapes that do not fit for
+        ``"valid"``, a bad ``fillvalue`` (SciPy's messages) or ``out``, a 2-D
+        kernel with an ``in1`` of more than two dimensions without ``axes``.
+    TypeError
+        Non-numeric arrays, non-integer ``axes``.
 
     Examples
     --------
@@ -176,9 +215,13 @@ def correlate2d(
     array([[-1., -1.],
            [-1., -1.],
            [-1., -1.]])
+    >>> cyconv.correlate2d(np.arange(4).reshape(2, 2), np.ones((2, 2), np.int16)).dtype
+    dtype('int64')
+    >>> rgb = np.ones((5, 6, 3), np.float32)
+    >>> cyconv.correlate2d(rgb, np.ones((3, 3), np.float32), "same", axes=(0, 1)).shape
+    (5, 6, 3)
     """
-    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=False)
-    return _execute.filter2d(call, plan_filter(call, threads(n_threads)))
+    return _filter2d(in1, in2, mode, boundary, fillvalue, False, axes, out, n_threads)
 
 
 def convolve2d(
@@ -188,13 +231,16 @@ def convolve2d(
     boundary: str = "fill",
     fillvalue: float = 0,
     *,
+    axes: Optional[Tuple[int, int]] = None,
+    out: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
 ) -> np.ndarray:
     """2-D convolution, a drop-in for ``scipy.signal.convolve2d``.
 
     Convolution is cross-correlation with the kernel flipped along both
-    axes: ``out[i, j] = sum_{m, n} in1[i - m, j - n] * in2[m, n]``.
-    Parameters, modes, boundaries and stacking as in :func:`correlate2d`.
+    axes: ``out[i, j] = sum_{m, n} in1[i - m, j - n] * in2[m, n]`` (complex
+    kernels are not conjugated). Parameters, modes, boundaries, dtypes,
+    ``axes``, ``out`` and stacking as in :func:`correlate2d`.
 
     Examples
     --------
@@ -203,8 +249,25 @@ def convolve2d(
     array([[1., 2., 0.],
            [0., 1., 2.]])
     """
-    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=True)
-    return _execute.filter2d(call, plan_filter(call, threads(n_threads)))
+    return _filter2d(in1, in2, mode, boundary, fillvalue, True, axes, out, n_threads)
+
+
+def _filter2d(
+    in1: ArrayLike,
+    in2: ArrayLike,
+    mode: str,
+    boundary: str,
+    fillvalue: float,
+    flip: bool,
+    axes: Optional[Tuple[int, int]],
+    out: Optional[np.ndarray],
+    n_threads: Optional[int],
+) -> np.ndarray:
+    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=flip, axes=axes)
+    plan = plan_filter(call, threads(n_threads))
+    if out is not None:
+        check_out(out, filter_result_shape(call), call.dtype, [(in1, "in1"), (in2, "in2")])
+    return _execute.filter2d(call, plan, out)
 
 
 def output_shape(

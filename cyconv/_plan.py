@@ -445,8 +445,8 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False) -> Plan:
     geo = call.geo
     if geo.N == 0:
         return EmptyPlan(nt)
-    itemsize = call.dtype.itemsize
-    tiles = Tiles.active(call.dtype)
+    itemsize = call.work.itemsize
+    tiles = Tiles.active(call.work)
     if geo.C // geo.groups == 1:
         return plan_planes(depthwise_plane(geo), geo.N * geo.O, itemsize, tiles, nt)
     if is_pointwise(geo):
@@ -458,12 +458,13 @@ def plan_filter(call: FilterCall, nt: int) -> Union[PlanesPlan, EmptyPlan]:
     """The plan of a validated ``correlate2d``/``convolve2d`` call on ``nt`` threads."""
     g = call.geo
     planes = math.prod(g.lead)
-    if planes == 0:
+    if planes == 0 or 0 in (g.H, g.W, g.kH, g.kW, g.Ho, g.Wo):
         return EmptyPlan(nt)
     plane = PlaneGeometry(
         g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
     )
-    return plan_planes(plane, planes, call.dtype.itemsize, Tiles.active(call.dtype), nt)
+    work = call.work
+    return plan_planes(plane, planes, work.itemsize, Tiles.active(work), nt)
 
 
 def conv2d_plan(
@@ -497,8 +498,9 @@ def filter2d_plan(
     fillvalue: Any = 0,
     *,
     convolve: bool = False,
+    axes: Any = None,
     n_threads: Optional[int] = None,
 ) -> Union[PlanesPlan, EmptyPlan]:
     """The plan :func:`cyconv.correlate2d` (or ``convolve2d``) would carry out."""
-    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=convolve)
+    call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=convolve, axes=axes)
     return plan_filter(call, threads(n_threads))

@@ -11,7 +11,6 @@ nothing after it raises for a user mistake.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Tuple
@@ -26,8 +25,10 @@ from ._args import (
     check_int,
     compute_dtype,
     explicit_padding,
+    filter_dtype,
     padding_mode,
     pair,
+    work_dtype,
 )
 
 #: Largest result allocated (bytes).
@@ -204,9 +205,14 @@ class ConvCall:
     x: np.ndarray
     w: np.ndarray
     b: Optional[np.ndarray]
-    dtype: np.dtype
+    dtype: np.dtype  # of the result
     geo: ConvGeometry
     mode: str  # numpy.pad name of the padding mode
+
+    @property
+    def work(self) -> np.dtype:
+        """The real dtype the kernels compute in (float32 for float16/complex64)."""
+        return work_dtype(self.dtype)
 
 
 def check_bias(b: Optional[np.ndarray], O: int) -> None:
@@ -323,15 +329,25 @@ class FilterGeometry(NamedTuple):
 
 @dataclass(frozen=True)
 class FilterCall:
-    """A validated 2-D filter call; ``a`` is the image and ``k`` the kernel after any swap."""
+    """A validated 2-D filter call; ``a`` is the image and ``k`` the kernel after any swap.
+
+    With ``axes``, ``a`` is already a view with the filtered axes last and
+    ``axes`` says where they go back in the result.
+    """
 
     a: np.ndarray
     k: np.ndarray
-    dtype: np.dtype
+    dtype: np.dtype  # of the result, SciPy's rule
     geo: FilterGeometry
     boundary: str  # numpy.pad name
-    fillvalue: float
+    fillvalue: Any  # a NumPy scalar of ``dtype`` (0 unless boundary is "constant")
     flip: bool  # convolution: the kernel is flipped on both axes
+    axes: Optional[Tuple[int, int]] = None  # result axes the last two move back to
+
+    @property
+    def work(self) -> np.dtype:
+        """The real floating dtype of the kernels for a float or complex result."""
+        return work_dtype(self.dtype)
 
 
 def _check_2d_operand(a: np.ndarray, name: str) -> None:
@@ -339,38 +355,92 @@ def _check_2d_operand(a: np.ndarray, name: str) -> None:
         raise ValueError(
             f"`{name}` must have at least 2 dimensions (..., H, W), got shape {fmt(a.shape)}"
         )
-    if a.shape[-1] == 0 or a.shape[-2] == 0:
-        raise ValueError(f"`{name}` must not have an empty spatial axis, got shape {fmt(a.shape)}")
 
 
-def fill_value(fillvalue: Any) -> float:
-    """``fillvalue`` as a Python float, or an error naming it."""
-    if isinstance(fillvalue, (bool, np.bool_)) or not isinstance(fillvalue, numbers.Number):
-        arr = np.asarray(fillvalue)
-        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-            raise TypeError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
-        fillvalue = arr.item()
-    if isinstance(fillvalue, complex) or np.iscomplexobj(fillvalue):
-        raise TypeError(f"`fillvalue` must be a real scalar, got {fillvalue!r}")
+def fill_value(fillvalue: Any, dtype: np.dtype) -> Any:
+    """``fillvalue`` as a scalar of the result ``dtype``, with SciPy's errors.
+
+    A scalar or a one-element array; cast to ``dtype`` as SciPy does (a float
+    into an integer result truncates towards zero; a complex value into a real
+    result raises ``ValueError``).
+    """
+    if isinstance(fillvalue, (bool, np.bool_)):
+        raise TypeError(f"`fillvalue` must be a number, got {fillvalue!r}")
     try:
-        return float(fillvalue)
-    except OverflowError:
-        raise ValueError(f"`fillvalue` is too large for a float: {fillvalue!r}") from None
+        arr = np.asarray(fillvalue)
+    except Exception:
+        raise TypeError(f"`fillvalue` must be a number, got {fillvalue!r}") from None
+    if arr.dtype.kind not in "iufc":
+        raise TypeError(f"`fillvalue` must be a number, got {fillvalue!r}")
+    if arr.size == 0:
+        raise ValueError("`fillvalue` cannot be an empty array.")
+    if arr.size > 1:
+        raise ValueError("`fillvalue` must be scalar or an array with one element.")
+    arr = arr.reshape(())
+    if arr.dtype.kind == "c" and dtype.kind != "c":
+        raise ValueError(
+            "could not cast `fillvalue` directly to the output type "
+            "(it was first converted to complex)."
+        )
+    if dtype.kind in "iu" and arr.dtype.kind == "f" and not np.isfinite(arr):
+        raise ValueError(f"`fillvalue` {fillvalue!r} does not fit the integer result {dtype}")
+    with np.errstate(all="ignore"):
+        if dtype.kind in "iu" and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64) if abs(float(arr)) < 2**63 else arr
+        return arr.astype(dtype)[()]
+
+
+def filter_axes(axes: Any, ndim: int) -> Optional[Tuple[int, int]]:
+    """``axes`` as two distinct non-negative axes of an ``ndim``-dimensional ``in1``."""
+    if axes is None:
+        return None
+    if isinstance(axes, (str, bytes)):
+        raise TypeError(f"`axes` must be a pair of integers, got {axes!r}")
+    try:
+        items = tuple(axes)
+    except TypeError:
+        raise TypeError(f"`axes` must be a pair of integers, got {axes!r}") from None
+    if len(items) != 2:
+        raise ValueError(f"`axes` must be a pair of integers, got {axes!r}")
+    out = []
+    for ax in items:
+        v = check_int(ax, "axes", -ndim)
+        if v >= ndim:
+            raise ValueError(f"`axes` {axes!r} is out of range for `in1` with {ndim} dimensions")
+        out.append(v % ndim)
+    if out[0] == out[1]:
+        raise ValueError(f"`axes` must name two different axes, got {axes!r}")
+    return (out[0], out[1])
 
 
 def filter2d_call(
-    in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool
+    in1: Any,
+    in2: Any,
+    mode: Any,
+    boundary: Any,
+    fillvalue: Any,
+    flip: bool,
+    axes: Any = None,
 ) -> FilterCall:
     """Check every argument of a ``correlate2d`` (``flip=False``) or ``convolve2d`` call."""
     a = as_array(in1, "in1")
     k = as_array(in2, "in2")
-    dtype = compute_dtype((a, "in1"), (k, "in2"))
+    dtype = filter_dtype((a, "in1"), (k, "in2"))
     _check_2d_operand(a, "in1")
     _check_2d_operand(k, "in2")
     if not isinstance(mode, str) or mode not in FILTER_MODES:
         raise ValueError(f"Unknown `mode`: {mode!r}; expected 'full', 'same' or 'valid'")
     bmode = padding_mode(boundary, "boundary", BOUNDARIES)
-    fill = fill_value(fillvalue)
+    fill = fill_value(fillvalue, dtype)
+    ax = filter_axes(axes, a.ndim)
+    if ax is None and a.ndim > 2 and k.ndim == 2:
+        raise ValueError(
+            f"`in1` has shape {fmt(a.shape)} and `in2` is one 2-D kernel: pass `axes` to say "
+            "which two axes of `in1` are filtered, e.g. axes=(0, 1) for a colour image "
+            "(H, W, C) or axes=(-2, -1) for a stack of images (..., H, W)"
+        )
+    if ax is not None:
+        a = np.moveaxis(a, ax, (-2, -1))
     try:
         lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
     except ValueError:
@@ -408,4 +478,14 @@ def filter2d_call(
     Wo = W + pads[2] + pads[3] - kW + 1
     geo = FilterGeometry(tuple(lead), H, W, kH, kW, *pads, Ho, Wo, swapped)
     check_size(geo.out_shape, dtype)
-    return FilterCall(a, k, dtype, geo, bmode, fill if bmode == "constant" else 0.0, flip)
+    return FilterCall(
+        a, k, dtype, geo, bmode, fill if bmode == "constant" else dtype.type(0), flip, ax
+    )
+
+
+def filter_result_shape(call: FilterCall) -> Tuple[int, ...]:
+    """The shape of a filter call's result, its filtered axes back where ``axes`` put them."""
+    shape = call.geo.out_shape
+    if call.axes is None:
+        return shape
+    return np.moveaxis(np.broadcast_to(np.int8(0), shape), (-2, -1), call.axes).shape

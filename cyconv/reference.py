@@ -4,9 +4,10 @@ This module is the textbook algorithm behind :func:`cyconv.conv2d`,
 :func:`cyconv.correlate2d` and :func:`cyconv.convolve2d`, with the same
 arguments and the same results up to rounding. It is slow on purpose: every
 step is an explicit loop or a single NumPy call, so that it can be read as the
-definition of the fast functions and used by the tests as their oracle. All
-arithmetic runs in float64; the result is cast to the dtype the fast functions
-return.
+definition of the fast functions and used by the tests as their oracle. Real
+arithmetic runs in float64, complex in complex128 and integer filters in
+64-bit integers (exact, wrapping modulo 2**64 like C); the result is cast to
+the dtype the fast functions return (docs/dtypes.md).
 
 A 2-D convolution layer in four steps
 -------------------------------------
@@ -133,9 +134,10 @@ def conv2d(
     -------
     ndarray
         ``(N, O, Ho, Wo)`` (``(N, Ho, Wo, O)`` for NHWC), without the batch
-        axis for unbatched input. float32 for float32/float16 operands,
-        float64 as soon as one operand (``bias`` included) is float64, an
-        integer or bool.
+        axis for unbatched input. float16 if every operand is float16,
+        float32 for float32/float16 operands, float64 as soon as one operand
+        (``bias`` included) is float64, an integer or bool; complex64 or
+        complex128 with a complex operand (no conjugation, as PyTorch).
 
     Raises
     ------
@@ -143,7 +145,7 @@ def conv2d(
         For shapes that do not fit together, bad amounts or names, or an
         empty output.
     TypeError
-        For complex or non-numeric arrays and wrongly typed arguments.
+        For non-numeric arrays and wrongly typed arguments.
 
     Examples
     --------
@@ -172,8 +174,9 @@ def conv2d(
     x, w, b, dtype, g = call.x, call.w, call.b, call.dtype, call.geo
     np_mode: Any = call.mode  # a numpy.pad mode name
 
-    # Work in (N, C, H, W) and float64 whatever the caller's layout and dtype.
-    x64 = x.astype(np.float64)
+    # Work in (N, C, H, W) and float64 (complex128) whatever the caller's layout and dtype.
+    acc = np.complex128 if dtype.kind == "c" else np.float64
+    x64 = x.astype(acc)
     if not g.batched:
         x64 = x64[np.newaxis]
     if g.nhwc:
@@ -186,12 +189,12 @@ def conv2d(
     G = g.groups
     Cg, Og = g.C // G, g.O // G
     taps = Cg * g.kH * g.kW
-    w_groups = w.astype(np.float64).reshape(G, Og, taps)
+    w_groups = w.astype(acc).reshape(G, Og, taps)
     span_h = g.dh * (g.kH - 1) + 1
     span_w = g.dw * (g.kW - 1) + 1
 
     # Steps 2 and 3: slide the window and sum (window * kernel) at each position.
-    sums = np.empty((g.N, G, Og, g.Ho, g.Wo))
+    sums = np.empty((g.N, G, Og, g.Ho, g.Wo), dtype=acc)
     for i in range(g.Ho):
         top = i * g.sh
         for j in range(g.Wo):
@@ -202,7 +205,7 @@ def conv2d(
 
     out = sums.reshape(g.N, g.O, g.Ho, g.Wo)
     if b is not None:
-        out += b.astype(np.float64)[:, np.newaxis, np.newaxis]
+        out += b.astype(acc)[:, np.newaxis, np.newaxis]
     if g.nhwc:
         out = out.transpose(0, 2, 3, 1)
     if not g.batched:
@@ -211,7 +214,13 @@ def conv2d(
 
 
 def correlate2d(
-    in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: Any = 0,
+    *,
+    axes: Any = None,
 ) -> np.ndarray:
     """Cross-correlate 2-D arrays (and stacks of them) like ``scipy.signal.correlate2d``.
 
@@ -241,13 +250,19 @@ def correlate2d(
         or mirrored including the edge pixel (aliases ``"pad"``,
         ``"circular"``, ``"symmetric"``).
     fillvalue : scalar, optional
-        The value outside ``in1`` when ``boundary="fill"``.
+        The value outside ``in1`` when ``boundary="fill"``, cast to the
+        result dtype as SciPy does.
+    axes : (int, int), optional
+        The two axes of ``in1`` filtered (default the last two; required for
+        an ``in1`` of more than two dimensions with a single 2-D kernel).
 
     Returns
     -------
     ndarray
-        Shape ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)``;
-        float32 for float32/float16 operands, float64 otherwise.
+        Shape ``broadcast(in1.shape[:-2], in2.shape[:-2]) + (Ho, Wo)`` (the
+        filtered axes where ``axes`` puts them); dtype as SciPy:
+        ``numpy.result_type(in1, in2)`` (float16 gives float32, bool
+        int64); complex kernels are conjugated.
 
     Notes
     -----
@@ -274,11 +289,17 @@ def correlate2d(
     >>> correlate2d(np.ones((2, 3, 5, 5)), np.ones((3, 3, 3)), mode="valid").shape
     (2, 3, 3, 3)
     """
-    return _filter2d(in1, in2, mode, boundary, fillvalue, flip=False)
+    return _filter2d(in1, in2, mode, boundary, fillvalue, False, axes)
 
 
 def convolve2d(
-    in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0
+    in1: Any,
+    in2: Any,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: Any = 0,
+    *,
+    axes: Any = None,
 ) -> np.ndarray:
     """Convolve 2-D arrays (and stacks of them) like ``scipy.signal.convolve2d``.
 
@@ -289,8 +310,8 @@ def convolve2d(
 
     Parameters
     ----------
-    in1, in2, mode, boundary, fillvalue
-        As in :func:`correlate2d`.
+    in1, in2, mode, boundary, fillvalue, axes
+        As in :func:`correlate2d` (the kernel is not conjugated).
 
     Returns
     -------
@@ -309,37 +330,61 @@ def convolve2d(
            [0., 1., 2.],
            [0., 0., 1.]])
     """
-    return _filter2d(in1, in2, mode, boundary, fillvalue, flip=True)
+    return _filter2d(in1, in2, mode, boundary, fillvalue, True, axes)
 
 
 def _filter2d(
-    in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool
+    in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip: bool, axes: Any = None
 ) -> np.ndarray:
     """Shared body of :func:`correlate2d` (``flip=False``) and :func:`convolve2d`."""
     # The same checks as cyconv.correlate2d/convolve2d, SciPy's "valid" swap included:
-    # `a` is the image and `k` the kernel.
-    call = _validate.filter2d_call(in1, in2, mode, boundary, fillvalue, flip)
+    # `a` is the image (its filtered axes last) and `k` the kernel.
+    call = _validate.filter2d_call(in1, in2, mode, boundary, fillvalue, flip, axes)
     a, k, dtype, g, fill = call.a, call.k, call.dtype, call.geo, call.fillvalue
     np_mode: Any = call.boundary  # a numpy.pad mode name
     lead, kH, kW, swapped = g.lead, g.kH, g.kW, g.swapped
     pads = ((g.pt, g.pb), (g.pl, g.pr))
 
-    a64 = a.astype(np.float64)
-    k64 = k.astype(np.float64)
+    # Exact integers (wrapping modulo 2**64, then modulo the result's bits), else
+    # float64 or complex128.
+    if dtype.kind == "u":
+        acc: Any = np.uint64
+    elif dtype.kind in "ib":
+        acc = np.int64
+    elif dtype.kind == "c":
+        acc = np.complex128
+    else:
+        acc = np.float64
+    a64 = a.astype(acc)
+    k64 = k.astype(acc)
+    if dtype.kind == "c" and not flip:
+        k64 = np.conj(k64)  # SciPy's correlation conjugates the kernel
     if flip:
         k64 = k64[..., ::-1, ::-1]
+    out = np.zeros(lead + (g.Ho, g.Wo), dtype=acc)
+    if k64.size == 0 or out.size == 0:
+        return _place_axes(out.astype(dtype), call.axes)
+    if a64.size == 0 and np_mode != "constant":
+        return _place_axes(out.astype(dtype), call.axes)
     pad_width = ((0, 0),) * (a.ndim - 2) + pads
     if np_mode == "constant":
-        padded = np.pad(a64, pad_width, mode="constant", constant_values=fill)
+        padded = np.pad(a64, pad_width, mode="constant", constant_values=acc(fill))
     else:
         padded = np.pad(a64, pad_width, mode=np_mode)
 
     Ho = padded.shape[-2] - kH + 1
     Wo = padded.shape[-1] - kW + 1
-    out = np.zeros(lead + (Ho, Wo))
-    for u in range(kH):
-        for v in range(kW):
-            out += padded[..., u : u + Ho, v : v + Wo] * k64[..., u, v, np.newaxis, np.newaxis]
+    with np.errstate(over="ignore"):
+        for u in range(kH):
+            for v in range(kW):
+                out += padded[..., u : u + Ho, v : v + Wo] * k64[..., u, v, np.newaxis, np.newaxis]
     if swapped and not flip:
         out = out[..., ::-1, ::-1]
-    return np.ascontiguousarray(out, dtype=dtype)
+    return _place_axes(out.astype(dtype), call.axes)
+
+
+def _place_axes(out: np.ndarray, axes: Any) -> np.ndarray:
+    """The filtered (last two) axes moved back to ``axes``."""
+    if axes is not None:
+        out = np.moveaxis(out, (-2, -1), axes)
+    return np.ascontiguousarray(out)

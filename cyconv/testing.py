@@ -38,6 +38,7 @@ __all__ = [
     "conv_truth",
     "filter_truth",
     "max_relative_error",
+    "filter_result_dtype",
     "result_dtype",
     "scipy_conv2d",
     "scipy_correlate_loop",
@@ -47,8 +48,11 @@ __all__ = [
 
 #: Relative tolerance, with respect to the magnitude scale, per computation dtype.
 RTOL: Dict[np.dtype, float] = {
+    np.dtype(np.float16): 1e-3,  # computed in float32, rounded once to float16
     np.dtype(np.float32): 1e-5,
     np.dtype(np.float64): 1e-12,
+    np.dtype(np.complex64): 1e-5,  # real and imaginary parts, each on the magnitude scale
+    np.dtype(np.complex128): 1e-12,
 }
 
 
@@ -73,8 +77,18 @@ def max_relative_error(actual: np.ndarray, expected: np.ndarray, scale: np.ndarr
 
 
 def result_dtype(*arrays: Any) -> np.dtype:
-    """The dtype the conv functions must return for these operands."""
+    """The dtype ``conv2d`` must return for these operands."""
     return _args.compute_dtype(*[(np.asarray(a), "operand") for a in arrays if a is not None])
+
+
+def filter_result_dtype(*arrays: Any) -> np.dtype:
+    """The dtype ``correlate2d``/``convolve2d`` must return for these operands (SciPy's)."""
+    return _args.filter_dtype(*[(np.asarray(a), "operand") for a in arrays if a is not None])
+
+
+def _stacked(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """A single 2-D kernel as a stack of one, so that it broadcasts over a stack ``a``."""
+    return k[np.newaxis] if k.ndim == 2 and a.ndim > 2 else k
 
 
 def assert_close(
@@ -94,6 +108,17 @@ def assert_close(
     assert actual.shape == expected.shape, (
         f"shape {actual.shape} != expected {expected.shape} {context}"
     )
+    if dtype.kind == "c" or np.iscomplexobj(actual) or np.iscomplexobj(expected):
+        real = np.dtype(np.float32 if dtype.itemsize <= 8 else np.float64)
+        for part in ("real", "imag"):
+            assert_close(
+                np.ascontiguousarray(getattr(np.asarray(actual), part)),
+                np.ascontiguousarray(getattr(np.asarray(expected), part)),
+                scale,
+                real,
+                context=f"{context} ({part} part)",
+            )
+        return
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     nan_a, nan_e = np.isnan(a), np.isnan(e)
@@ -128,9 +153,11 @@ def assert_close(
 def conv_truth(x: Any, w: Any, b: Any = None, **kwargs: Any) -> Tuple[np.ndarray, np.ndarray]:
     """Float64 ground truth of ``conv2d`` and its magnitude scale, from the reference."""
     ref = reference
-    x64 = np.asarray(x).astype(np.float64)
-    w64 = np.asarray(w).astype(np.float64)
-    b64 = None if b is None else np.asarray(b).astype(np.float64)
+    arrays = [np.asarray(v) for v in (x, w, b) if v is not None]
+    acc = np.complex128 if any(np.iscomplexobj(v) for v in arrays) else np.float64
+    x64 = np.asarray(x).astype(acc)
+    w64 = np.asarray(w).astype(acc)
+    b64 = None if b is None else np.asarray(b).astype(acc)
     expected = ref.conv2d(x64, w64, b64, **kwargs)
     with np.errstate(invalid="ignore"):
         scale = ref.conv2d(np.abs(x64), np.abs(w64), None if b64 is None else np.abs(b64), **kwargs)
@@ -168,8 +195,10 @@ def filter_truth(
     if fn_name not in fns:
         raise ValueError(f"fn_name must be one of {sorted(fns)}, got {fn_name!r}")
     fn = fns[fn_name]
-    a = np.asarray(in1).astype(np.float64)
-    k = np.asarray(in2).astype(np.float64)
+    a0, k0 = np.asarray(in1), np.asarray(in2)
+    acc = np.complex128 if np.iscomplexobj(a0) or np.iscomplexobj(k0) else np.float64
+    a = a0.astype(acc)
+    k = _stacked(a, k0.astype(acc))
     expected = fn(a, k, mode, boundary, fillvalue)
     with np.errstate(invalid="ignore"):
         scale = fn(np.abs(a), np.abs(k), mode, boundary, abs(fillvalue))
@@ -202,8 +231,10 @@ def scipy_filter_truth(
     import scipy.signal
 
     fn = getattr(scipy.signal, fn_name)
-    a = np.asarray(in1).astype(np.float64)
-    k = np.asarray(in2).astype(np.float64)
+    a0, k0 = np.asarray(in1), np.asarray(in2)
+    acc = np.complex128 if np.iscomplexobj(a0) or np.iscomplexobj(k0) else np.float64
+    a = a0.astype(acc)
+    k = k0.astype(acc)
     lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
     a_b = np.broadcast_to(a, lead + a.shape[-2:])
     k_b = np.broadcast_to(k, lead + k.shape[-2:])
@@ -219,7 +250,7 @@ def scipy_filter_truth(
             fillvalue=abs(fillvalue),
         )
         if out is None:
-            out = np.empty(lead + r.shape)
+            out = np.empty(lead + r.shape, dtype=acc)
             scale = np.empty(lead + r.shape)
         out[idx] = r
         scale[idx] = s
@@ -239,14 +270,26 @@ def assert_filter(
     boundary: str = "fill",
     fillvalue: float = 0,
 ) -> None:
-    """Check a ``cyconv.correlate2d``/``convolve2d`` result against SciPy in float64."""
-    want = result_dtype(in1, in2)
+    """Check a ``cyconv.correlate2d``/``convolve2d`` result against SciPy in float64.
+
+    The dtype must be SciPy's (:func:`filter_result_dtype`). Integer results
+    must equal the exact (64-bit integer) reference bit for bit; float and
+    complex results must be within the tolerance of their dtype of SciPy's
+    float64/complex128 result.
+    """
+    want = filter_result_dtype(in1, in2)
     assert actual.dtype == want, f"dtype {actual.dtype} != {want}"
-    expected, scale = scipy_filter_truth(fn_name, in1, in2, mode, boundary, fillvalue)
     context = (
         f"({fn_name} in1 {np.shape(in1)}, in2 {np.shape(in2)}, mode={mode!r}, "
         f"boundary={boundary!r}, fillvalue={fillvalue!r})"
     )
+    if want.kind in "iub":
+        fn = {"correlate2d": reference.correlate2d, "convolve2d": reference.convolve2d}[fn_name]
+        a = np.asarray(in1)
+        exact = fn(a, _stacked(a, np.asarray(in2)), mode, boundary, fillvalue)
+        np.testing.assert_array_equal(actual, exact, err_msg=context, strict=True)
+        return
+    expected, scale = scipy_filter_truth(fn_name, in1, in2, mode, boundary, fillvalue)
     assert_close(actual, expected, scale, want, context=context)
 
 

@@ -49,3 +49,9 @@ def child_env() -> Mapping[str, str]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(cyconv.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return MappingProxyType(env)
+
+
+def pytest_configure(config):
+    # Marks of SciPy's own test file, which tests/test_scipy_suite.py collects.
+    for mark in ("skip_xp_backends", "xfail_xp_backends", "xfail_on_32bit", "slow", "fail_slow"):
+        config.addinivalue_line("markers", f"{mark}: used by SciPy's signal tests")

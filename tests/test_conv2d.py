@@ -449,7 +449,8 @@ def test_inputs_not_modified(rng):
         (np.float64, np.float32, None, np.float64),
         (np.float32, np.float32, np.float32, np.float32),
         (np.float64, np.float64, np.float64, np.float64),
-        (np.float16, np.float16, None, np.float32),
+        (np.float16, np.float16, None, np.float16),  # PyTorch: float16 in, float16 out
+        (np.float16, np.float16, np.float16, np.float16),
         (np.float16, np.float32, np.float32, np.float32),
         (np.float32, np.float16, None, np.float32),
         (np.float16, np.float64, None, np.float64),
@@ -459,6 +460,12 @@ def test_inputs_not_modified(rng):
         (np.int8, np.float64, None, np.float64),
         (np.bool_, np.bool_, None, np.float64),
         (np.bool_, np.float64, None, np.float64),
+        (np.complex64, np.complex64, None, np.complex64),
+        (np.complex64, np.float32, np.complex64, np.complex64),
+        (np.float16, np.complex64, None, np.complex64),
+        (np.complex64, np.float64, None, np.complex128),
+        (np.complex128, np.complex128, np.complex128, np.complex128),
+        (np.int32, np.complex64, None, np.complex128),
     ],
     ids=str,
 )

@@ -34,6 +34,7 @@ PAGES = [
     "conf.py",
     "index.md",
     "guide.md",
+    "dtypes.md",
     "limits.md",
     "api/index.rst",
     "api/reference.rst",

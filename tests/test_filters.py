@@ -3,12 +3,14 @@ broadcast stacks."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.signal
 
 import cyconv
-from cyconv import testing
+from cyconv import reference, testing
 
 DTYPES = [np.float32, np.float64]
 MODES = ["full", "same", "valid"]
@@ -102,7 +104,9 @@ def test_stacks_vs_looped_scipy(variant, name, dtype, ashape, kshape, mode, boun
     a = rng.standard_normal(ashape).astype(dtype)
     k = rng.standard_normal(kshape).astype(dtype)
     kw = dict(mode=mode, boundary=boundary, fillvalue=1.5)
-    got = _cy(name)(a, k, **kw)
+    # One 2-D kernel over a stack names the filtered axes (without, it is refused).
+    axes = dict(axes=(-2, -1)) if len(kshape) == 2 else {}
+    got = _cy(name)(a, k, **kw, **axes)
     lead = np.broadcast_shapes(ashape[:-2], kshape[:-2])
     spatial = getattr(scipy.signal, name)(
         np.zeros(ashape[-2:]), np.zeros(kshape[-2:]), mode=mode
@@ -175,26 +179,157 @@ def test_input_forms(name, form, rng):
         (np.float32, np.float32, np.float32),
         (np.float64, np.float64, np.float64),
         (np.float32, np.float64, np.float64),
-        (np.float16, np.float16, np.float32),
+        (np.float16, np.float16, np.float32),  # SciPy refuses float16
         (np.float16, np.float32, np.float32),
-        (np.int32, np.int32, np.float64),
-        (np.uint8, np.float32, np.float64),
-        (np.bool_, np.bool_, np.float64),
-        (np.int64, np.int8, np.float64),
+        (np.int32, np.int32, np.int32),  # SciPy keeps integer dtypes
+        (np.uint8, np.float32, np.float32),  # NumPy promotion, as SciPy
+        (np.int32, np.float32, np.float64),
+        (np.bool_, np.bool_, np.int64),  # SciPy refuses bool: counted as np.sum does
+        (np.int64, np.int8, np.int64),
+        (np.uint8, np.int8, np.int16),
+        (np.int16, np.uint16, np.int32),
+        (np.int64, np.uint64, np.float64),
+        (np.bool_, np.uint8, np.uint8),
+        (np.complex64, np.float32, np.complex64),
+        (np.complex64, np.float64, np.complex128),
+        (np.int32, np.complex64, np.complex128),
     ],
     ids=str,
 )
 def test_dtype_rule_and_integer_values(name, adt, kdt, want, rng):
     a = rng.integers(0, 5, (6, 7)).astype(adt)
     k = rng.integers(-2, 3, (3, 2)).astype(kdt)
+    if np.dtype(kdt).kind in "ub":
+        k = np.abs(k).astype(kdt)
     got = _cy(name)(a, k, mode="full", boundary="fill", fillvalue=2)
     assert got.dtype == np.dtype(want)
     testing.assert_filter(got, name, a, k, mode="full", boundary="fill", fillvalue=2)
-    if np.dtype(adt).kind in "iu" and np.dtype(kdt).kind in "iu":
-        # SciPy keeps the integer dtype; the values are the same
+    if np.dtype(want) not in (np.float32, np.int64) or np.dtype(adt) != np.bool_:
+        if np.dtype(adt) != np.float16:
+            # SciPy gives the same dtype and (for integers) the same values exactly
+            expect = getattr(scipy.signal, name)(a, k, mode="full", boundary="fill", fillvalue=2)
+            assert expect.dtype == got.dtype
+            if got.dtype.kind in "iu":
+                np.testing.assert_array_equal(got, expect, strict=True)
+
+
+INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", INT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("size", ["small", "overflow", "huge"])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_integers_exact_and_wrap_like_scipy(name, dtype, size, boundary, rng):
+    # Exact integer sums, wrapping modulo 2**bits on overflow, bit for bit as SciPy:
+    # "small" takes the float32 path, "overflow" wraps, "huge" (64-bit values near
+    # the limit) fails the exactness bound and takes the 64-bit integer path.
+    info = np.iinfo(dtype)
+    hi = {"small": 8, "overflow": min(info.max, 2**20), "huge": info.max}[size]
+    lo = 0 if info.min == 0 else -hi
+    a = rng.integers(lo, hi, (9, 11), endpoint=True, dtype=dtype)
+    k = rng.integers(lo, hi, (4, 3), endpoint=True, dtype=dtype)
+    for mode in MODES:
+        got = _cy(name)(a, k, mode, boundary, fillvalue=3)
+        want = getattr(scipy.signal, name)(a, k, mode, boundary, fillvalue=3)
+        np.testing.assert_array_equal(got, want, strict=True)
         np.testing.assert_array_equal(
-            got, getattr(scipy.signal, name)(a, k, mode="full", boundary="fill", fillvalue=2)
+            got, getattr(reference, name)(a, k, mode, boundary, fillvalue=3), strict=True
         )
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_complex_like_scipy(name, dtype, mode, boundary, rng):
+    # correlate2d conjugates in2 (after SciPy's "valid" swap), convolve2d does not.
+    a = (rng.standard_normal((7, 9)) + 1j * rng.standard_normal((7, 9))).astype(dtype)
+    k = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dtype)
+    for x, y, fill in [(a, k, 1.5 - 2j), (k, a, 0), (a, k.real.copy(), 2), (a.real.copy(), k, 1j)]:
+        if mode != "valid" and x is k:
+            continue
+        got = _cy(name)(x, y, mode, boundary, fillvalue=fill)
+        expect = getattr(scipy.signal, name)(x, y, mode, boundary, fillvalue=fill)
+        assert got.dtype == expect.dtype
+        testing.assert_filter(got, name, x, y, mode, boundary, fill)
+
+
+def test_complex_correlation_conjugates_the_kernel():
+    got = cyconv.correlate2d(np.array([[1 + 2j, 3 - 1j]]), np.array([[2 - 1j, 1j]]), "valid")
+    np.testing.assert_array_equal(got, [[(1 + 2j) * (2 + 1j) + (3 - 1j) * (-1j)]])
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize(
+    "ashape,kshape",
+    [((0, 5), (2, 2)), ((5, 0), (2, 3)), ((3, 3), (0, 2)), ((0, 0), (1, 1)), ((0, 3), (3, 3))],
+)
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_empty_inputs_like_scipy(name, ashape, kshape, mode):
+    a, k = np.ones(ashape), np.arange(1.0, 1 + math.prod(kshape)).reshape(kshape)
+    try:
+        want = getattr(scipy.signal, name)(a, k, mode, fillvalue=3)
+    except ValueError:
+        with pytest.raises(ValueError, match="valid"):
+            _cy(name)(a, k, mode, fillvalue=3)
+        return
+    got = _cy(name)(a, k, mode, fillvalue=3)
+    np.testing.assert_array_equal(got, want, strict=True)
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_colour_image_needs_axes(name, rng):
+    # A 2-D kernel meeting a (H, W, 3) image does not silently filter over (W, C).
+    rgb = rng.standard_normal((12, 10, 3)).astype(np.float32)
+    k = rng.standard_normal((3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="`axes`"):
+        _cy(name)(rgb, k, mode="same")
+    got = _cy(name)(rgb, k, mode="same", axes=(0, 1))
+    assert got.shape == rgb.shape and got.flags.c_contiguous
+    for c in range(3):
+        np.testing.assert_allclose(
+            got[..., c], _cy(name)(rgb[..., c], k, mode="same"), rtol=1e-5, atol=1e-5
+        )
+    np.testing.assert_array_equal(got, _cy(name)(rgb, k, mode="same", axes=(-3, -2)))
+    swapped = _cy(name)(rgb, k, mode="full", axes=(1, 0))
+    np.testing.assert_array_equal(
+        swapped, _cy(name)(rgb.transpose(2, 1, 0), k, mode="full", axes=(-2, -1)).transpose(2, 1, 0)
+    )
+    np.testing.assert_allclose(
+        got, getattr(reference, name)(rgb, k, mode="same", axes=(0, 1)), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_axes_with_kernel_stacks(name, rng):
+    # Kernel stacks broadcast against in1's other axes, with or without `axes`.
+    a = rng.standard_normal((8, 9, 3))
+    k = rng.standard_normal((3, 2, 2))
+    got = _cy(name)(a, k, axes=(0, 1))
+    want = _cy(name)(np.moveaxis(a, 2, 0), k)
+    np.testing.assert_array_equal(got, np.moveaxis(want, 0, 2))
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.complex64, np.uint8])
+def test_out_argument(name, dtype, rng):
+    a = rng.integers(0, 9, (2, 7, 8)).astype(dtype)
+    k = rng.integers(0, 3, (2, 3, 3)).astype(dtype)
+    want = _cy(name)(a, k, "same")
+    out = np.empty_like(want)
+    assert _cy(name)(a, k, "same", out=out) is out
+    np.testing.assert_array_equal(out, want, strict=True)
+    rgb = rng.integers(0, 9, (7, 8, 2)).astype(dtype)
+    out = np.empty((7, 8, 2), dtype)
+    assert _cy(name)(rgb, k[0], "same", axes=(0, 1), out=out) is out
+    np.testing.assert_array_equal(out, _cy(name)(rgb, k[0], "same", axes=(0, 1)))
+    with pytest.raises(ValueError, match="`out` has dtype"):
+        _cy(name)(a, k, "same", out=np.empty(want.shape, np.float64))
+    with pytest.raises(ValueError, match="`out` has shape"):
+        _cy(name)(a, k, "full", out=out)
+    with pytest.raises(ValueError, match="overlaps"):
+        _cy(name)(a, k, "same", out=a)
 
 
 @pytest.mark.parametrize("name", FUNCS)

@@ -97,15 +97,29 @@ THREADS = [None, 1, 2, 3, -1]
 
 
 def expected_dtype(*dtypes) -> np.dtype:
-    """The documented dtype rule, written independently of ``cyconv._args``:
-    float32 when every operand is float16 or float32 (any byte order), else float64."""
-    for d in dtypes:
-        if d is None:
-            continue
-        d = np.dtype(d)
-        if not (d.kind == "f" and d.itemsize <= 4):
-            return np.dtype(np.float64)
-    return np.dtype(np.float32)
+    """conv2d's documented dtype rule, written independently of ``cyconv._args``:
+    float16 when every operand is float16, float32 when every operand is float16 or
+    float32 (any byte order), else float64; complex64/complex128 likewise when an
+    operand is complex (complex64 counting as float32)."""
+    ds = [np.dtype(d) for d in dtypes if d is not None]
+    is_complex = any(d.kind == "c" for d in ds)
+    if all(d.kind == "f" and d.itemsize == 2 for d in ds):
+        return np.dtype(np.float16)
+    small = all(
+        (d.kind == "f" and d.itemsize <= 4) or (d.kind == "c" and d.itemsize <= 8) for d in ds
+    )
+    if is_complex:
+        return np.dtype(np.complex64 if small else np.complex128)
+    return np.dtype(np.float32 if small else np.float64)
+
+
+def expected_filter_dtype(*dtypes) -> np.dtype:
+    """correlate2d/convolve2d's documented rule: SciPy's ``numpy.result_type``, float16
+    giving float32 and bool (alone) int64, where SciPy refuses."""
+    r = np.result_type(*[np.dtype(d) for d in dtypes])
+    return {np.dtype(np.float16): np.dtype(np.float32), np.dtype(bool): np.dtype(np.int64)}.get(
+        r, r
+    )
 
 
 _NP_MODES = {
@@ -618,7 +632,11 @@ INT_FLOAT = [
     np.int64,
     np.uint8,
     np.uint16,
+    np.uint32,
+    np.uint64,
     np.bool_,
+    np.complex64,
+    np.complex128,
 ]
 
 
@@ -640,7 +658,8 @@ def dtype_cases(draw):
 @_settings("dtypes")
 @given(dtype_cases())
 def test_dtype_rule_fuzz(case):
-    """float16/float32 compute in float32; any float64, integer or bool operand gives float64."""
+    """conv2d: PyTorch's rule (float16 stays float16, complex stays complex), integers and
+    bool in float64; the filters: SciPy's rule (integers keep their dtype, exactly)."""
     rng = np.random.default_rng(case["seed"])
     with use_variant(case["variant"]):
         if case["fn"] == "conv2d":
@@ -654,16 +673,18 @@ def test_dtype_rule_fuzz(case):
             want = expected_dtype(x.dtype, w.dtype, None if b is None else b.dtype)
             assert got.dtype == want, (x.dtype, w.dtype, None if b is None else b.dtype)
             expected, scale = testing.conv_truth(x, w, b, **kw)
+            testing.assert_close(got, expected, scale, want)
         else:
             a = random_values(rng, (2, 7, 9), case["x"], None)
-            k = random_values(rng, (3, 2), case["w"], None)
+            k = random_values(rng, (2, 3, 2), case["w"], None)
+            if np.dtype(case["w"]).kind == "c":
+                k = k + 1j * random_values(rng, k.shape, np.float64, None).astype(k.dtype)
             got = getattr(cyconv, case["fn"])(a, k, mode="same", boundary="symm")
-            want = expected_dtype(a.dtype, k.dtype)
+            want = expected_filter_dtype(a.dtype, k.dtype)
             assert got.dtype == want, (a.dtype, k.dtype)
-            ref = getattr(reference, case["fn"])
-            expected = ref(a.astype(np.float64), k.astype(np.float64), "same", "symm")
-            scale = ref(np.abs(a.astype(np.float64)), np.abs(k.astype(np.float64)), "same", "symm")
-    testing.assert_close(got, expected, scale, want)
+            # integers exactly (against the 64-bit integer reference), the rest within
+            # the dtype's tolerance of SciPy's float64/complex128 result
+            testing.assert_filter(got, case["fn"], a, k, "same", "symm")
 
 
 # --------------------------------------------------------------------------- filters
@@ -695,6 +716,14 @@ def filter_cases(draw):
                 (np.float16, np.float32),
                 (np.int16, np.float32),
                 (np.bool_, np.float32),
+                (np.int16, np.int16),
+                (np.uint8, np.uint8),
+                (np.int32, np.int64),
+                (np.uint8, np.int8),
+                (np.bool_, np.bool_),
+                (np.complex64, np.complex64),
+                (np.complex128, np.float32),
+                (np.float32, np.complex64),
             ]
         )
     )
@@ -729,6 +758,12 @@ def test_filters_fuzz(case):
     aa, ka = as_form(a, case["a_form"]), as_form(k, case["k_form"])
     a, k = form_values(a, case["a_form"]), form_values(k, case["k_form"])
     kw = dict(mode=case["mode"], boundary=case["boundary"], fillvalue=case["fillvalue"])
+    if len(case["kshape"]) == 2 and len(case["ashape"]) > 2:
+        kw["axes"] = (-2, -1)  # one 2-D kernel over a stack: required
+    want = expected_filter_dtype(np.asarray(aa).dtype, np.asarray(ka).dtype)  # a list: float64
+    if want.kind in "iubc":
+        run_exact_filter_case(case, aa, ka, a, k, kw, want)
+        return
     ref = getattr(reference, case["fn"])
     a64, k64 = np.asarray(a, np.float64), np.asarray(k, np.float64)
     try:
@@ -741,7 +776,12 @@ def test_filters_fuzz(case):
         return
     with np.errstate(all="ignore"):
         scale = ref(
-            np.abs(a64), np.abs(k64), case["mode"], case["boundary"], abs(float(case["fillvalue"]))
+            np.abs(a64),
+            np.abs(k64),
+            case["mode"],
+            case["boundary"],
+            abs(float(case["fillvalue"])),
+            axes=kw.get("axes"),
         )
     if case["special"] is None and np.isfinite(float(case["fillvalue"])):
         # the reference shares the argument parsing with cyconv: check it against SciPy
@@ -757,9 +797,45 @@ def test_filters_fuzz(case):
         )
         event(plan.path)
         got = getattr(cyconv, case["fn"])(aa, ka, n_threads=case["n_threads"], **kw)
-    want = expected_dtype(np.asarray(aa).dtype, np.asarray(ka).dtype)  # a list is float64
     assert got.dtype == want and got.flags.c_contiguous
     testing.assert_close(got, expected, scale, want, context=f"{case}")
+
+
+def run_exact_filter_case(case, aa, ka, a, k, kw, want) -> None:
+    """Integer and complex filter cases: integers bit for bit against the exact
+    (64-bit integer) reference, complex within the dtype's tolerance of complex128."""
+    fn = case["fn"]
+    try:
+        with np.errstate(all="ignore"):
+            # the values of the forms passed, in the dtypes they arrive in (a list of
+            # int16 values is int64, of complex64 values complex128)
+            exact = getattr(reference, fn)(
+                np.asarray(a, np.asarray(aa).dtype), np.asarray(k, np.asarray(ka).dtype), **kw
+            )
+    except ValueError:
+        with pytest.raises(ValueError):
+            getattr(cyconv, fn)(aa, ka, n_threads=case["n_threads"], **kw)
+        event("refused")
+        return
+    with use_variant(case["variant"]):
+        got = getattr(cyconv, fn)(aa, ka, n_threads=case["n_threads"], **kw)
+    assert got.dtype == want and got.flags.c_contiguous
+    event(f"exact {want.kind}")
+    if want.kind in "iub":
+        np.testing.assert_array_equal(got, exact, strict=True)
+        return
+    a64, k64 = np.abs(np.asarray(a)), np.abs(np.asarray(k))
+    fill = abs(complex(case["fillvalue"])) if np.isfinite(complex(case["fillvalue"])) else 0.0
+    with np.errstate(all="ignore"):
+        scale = getattr(reference, fn)(
+            a64.astype(np.float64),
+            k64.astype(np.float64),
+            kw["mode"],
+            kw["boundary"],
+            fill,
+            axes=kw.get("axes"),
+        )
+    testing.assert_close(got, exact, scale, want, context=f"{case}")
 
 
 # --------------------------------------------------------------------------- Conv2d layer
@@ -959,7 +1035,9 @@ _UNALIGNED = [
     dict(fn="conv2d", where="input", x=(2, 3, 7, 19), w=(6, 1, 3, 3), kw=dict(padding=1, groups=3)),
     dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(5, 3, 3, 3), kw=dict(padding=1)),
     dict(fn="conv2d", where="out", x=(2, 3, 7, 19), w=(6, 1, 3, 3), kw=dict(padding=1, groups=3)),
-    dict(fn="correlate2d", where="input", x=(3, 11, 40), w=(3, 3), kw=dict(mode="same")),
+    dict(
+        fn="correlate2d", where="input", x=(3, 11, 40), w=(3, 3), kw=dict(mode="same", axes=(1, 2))
+    ),
 ]
 
 

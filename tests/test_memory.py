@@ -74,7 +74,7 @@ def _small_calls() -> List[Callable[[], object]]:
         lambda: layer(x),
         lambda: layer(x, out=out),
         lambda: cyconv.Conv2d(w, groups=1)(x),  # new layer
-        lambda: cyconv.correlate2d(a, k, mode="same", boundary="symm"),
+        lambda: cyconv.correlate2d(a, k, mode="same", boundary="symm", axes=(-2, -1)),
         lambda: cyconv.convolve2d(a[0], k, mode="valid"),
         lambda: cyconv.output_shape(x.shape, w.shape, padding="same"),
         bad,

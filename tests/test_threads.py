@@ -152,7 +152,8 @@ def test_filters_bitwise_for_every_thread_count(
     k = rng.standard_normal(kshape).astype(dtype)
     fn = getattr(cyconv, name)
     kw = dict(mode=mode, boundary=boundary, fillvalue=-0.75)
-    results = {nt: fn(a, k, n_threads=nt, **kw) for nt in THREADS}
+    axes = dict(axes=(-2, -1)) if len(kshape) == 2 else {}  # one 2-D kernel over a stack
+    results = {nt: fn(a, k, n_threads=nt, **kw, **axes) for nt in THREADS}
     testing.assert_filter(results[1], name, a, k, **kw)
     for nt, r in results.items():
         assert np.array_equal(r, results[1]), f"n_threads={nt} differs from n_threads=1"
@@ -415,7 +416,7 @@ def _gil_workload(which: str, n: int) -> Tuple[np.ndarray, Callable[[], np.ndarr
         return x, lambda: cyconv.conv2d(x, w, padding=5, groups=8, n_threads=1)
     x = np.zeros((n, 64, 64))
     k = np.ones((11, 11))
-    return x, lambda: cyconv.correlate2d(x, k, mode="same", n_threads=1)
+    return x, lambda: cyconv.correlate2d(x, k, mode="same", axes=(-2, -1), n_threads=1)
 
 
 def _reads_while_written(x: np.ndarray, call: Callable[[], np.ndarray]):

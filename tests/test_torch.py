@@ -95,3 +95,48 @@ def test_unbatched_vs_torch(rng):
     assert got.shape == want.shape
     _, scale = testing.conv_truth(x, w, stride=2, padding=1)
     testing.assert_close(got, want, scale, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("groups,C,O", [(1, 3, 4), (2, 4, 6), (4, 4, 4)])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_complex_vs_torch(dtype, groups, C, O, layout, bias, rng):
+    # PyTorch's complex conv2d: the plain sum of products, no conjugation.
+    def cvals(shape):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+
+    x, w = cvals((2, C, 9, 8)), cvals((O, C // groups, 3, 2))
+    b = cvals(O) if bias else None
+    kw = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=groups)
+    want = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kw
+    ).numpy()
+    xin = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got = cyconv.conv2d(xin, w, b, layout=layout, **kw)
+    assert got.dtype == want.dtype
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    testing.assert_conv(
+        np.ascontiguousarray(got), x, w, b, **kw
+    )  # against the complex128 reference
+    scale = testing.conv_truth(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kw)[0]
+    testing.assert_close(np.ascontiguousarray(got), want, scale, got.dtype)
+    layer = cyconv.Conv2d(w, b, layout=layout, **kw)
+    np.testing.assert_array_equal(layer(xin), cyconv.conv2d(xin, w, b, layout=layout, **kw))
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_float16_vs_torch(groups, rng):
+    # float16 in, float16 out, accumulated in float32 (PyTorch on the CPU).
+    x = rng.standard_normal((2, 3, 10, 11)).astype(np.float16)
+    w = rng.standard_normal((6, 3 // groups, 3, 3)).astype(np.float16)
+    b = rng.standard_normal(6).astype(np.float16)
+    got = cyconv.conv2d(x, w, b, padding=1, groups=groups)
+    want = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding=1, groups=groups
+    ).numpy()
+    assert got.dtype == want.dtype == np.float16
+    testing.assert_conv(got, x, w, b, padding=1, groups=groups)
+    scale = testing.conv_truth(np.abs(x), np.abs(w), np.abs(b), padding=1, groups=groups)[0]
+    testing.assert_close(got, want, scale, np.float16)

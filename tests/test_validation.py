@@ -189,9 +189,7 @@ def _array_rows(
 ) -> List[dict]:
     """Wrong types, dtypes and ranks for an array parameter whose good value is ``good``."""
     rows = [_case(fn, param, label, {param: v}, exc) for v, exc, label in ARRAY_TYPE_BAD]
-    for dt, label in [
-        (np.complex64, "complex64"),
-        (np.complex128, "complex128"),
+    for dt, label in [  # (complex64/complex128 compute, as in PyTorch and SciPy)
         (object, "object-dtype"),
         ("U1", "str-dtype"),
         ("S1", "bytes-dtype"),
@@ -203,6 +201,9 @@ def _array_rows(
         rows.append(_case(fn, param, label, {param: np.zeros(good.shape, dt)}, TypeError))
     if np.dtype(np.longdouble).itemsize > 8:
         rows.append(_case(fn, param, "longdouble", {param: good.astype(np.longdouble)}, TypeError))
+        rows.append(
+            _case(fn, param, "clongdouble", {param: good.astype(np.clongdouble)}, TypeError)
+        )
     ragged = [[1.0, 2.0], [3.0]]
     for _ in range(max(0, good.ndim - 2)):
         ragged = [ragged]
@@ -246,7 +247,6 @@ def _conv_rows(fn: str) -> List[dict]:
         if v is not None
     ]
     for v, label in [
-        (np.zeros(6, complex), "complex"),
         (np.zeros(6, object), "object-dtype"),
         (np.array(["a"] * 6), "str-dtype"),
         (np.zeros(6, "M8[s]"), "datetime"),
@@ -417,11 +417,53 @@ def _filter_rows(fn: str) -> List[dict]:
     rows = []
     for p, good in (("in1", A), ("in2", K)):
         rows += _array_rows(fn, p, good, min_rank=2, max_rank=6)
+        # Empty arrays give SciPy's result, except where "valid" has no output.
         rows += [
-            _case(fn, p, "zero-H", {p: np.ones((0, 3))}, ValueError),
-            _case(fn, p, "zero-W", {p: np.ones((3, 0))}, ValueError),
-            _case(fn, p, "stack-zero-W", {p: np.ones((2, 3, 0))}, ValueError),
+            _case(fn, p, "zero-H-valid", {p: np.ones((0, 9)), "mode": "valid"}, ValueError),
+            _case(fn, p, "zero-W-valid", {p: np.ones((9, 0)), "mode": "valid"}, ValueError),
+            _case(
+                fn, p, "stack-zero-W-valid", {p: np.ones((2, 9, 0)), "mode": "valid"}, ValueError
+            ),
         ]
+    rows += [
+        _case(
+            fn,
+            "in1",
+            "stack-with-one-2-d-kernel",
+            {"in1": np.ones((6, 7, 3))},
+            ValueError,
+            "pass `axes`",
+        )
+    ]
+    for v, exc, label in [
+        (0, TypeError, "int"),
+        ((0,), ValueError, "one"),
+        ((0, 1, 2), ValueError, "three"),
+        ((0, 0), ValueError, "same-twice"),
+        ((-1, 1), ValueError, "same-twice-negative"),
+        ((0, 2), ValueError, "out-of-range"),
+        ((0, -3), ValueError, "out-of-range-negative"),
+        ((0.0, 1), TypeError, "float"),
+        ((True, 0), TypeError, "bool"),
+        ("01", TypeError, "str"),
+        ((0, None), TypeError, "None-in-pair"),
+    ]:
+        rows.append(_case(fn, "axes", label, {"axes": v}, exc))
+    ro = np.empty((8, 9))
+    ro.flags.writeable = False
+    for v, exc, label in [
+        (np.empty((8, 8)), ValueError, "shape"),
+        (np.empty((6, 7)), ValueError, "shape-of-in1"),
+        (np.empty((8, 9), np.float32), ValueError, "float32"),
+        (np.empty((8, 9), np.int64), ValueError, "int64"),
+        (np.empty((8, 9), np.complex128), ValueError, "complex128"),
+        (np.empty((8, 9), order="F"), ValueError, "fortran"),
+        (np.empty((8, 18))[:, ::2], ValueError, "strided"),
+        (ro, ValueError, "read-only"),
+        (np.zeros((8, 9)).tolist(), TypeError, "list"),
+        ((8, 9), TypeError, "tuple"),
+    ]:
+        rows.append(_case(fn, "out", label, {"out": v}, exc))
     rows += [
         _case(
             fn,
@@ -470,10 +512,11 @@ def _filter_rows(fn: str) -> List[dict]:
     for v, label in [
         ("x", "str"),
         (None, "None"),
-        ([1.0, 2.0], "list"),
-        (np.zeros(1), "1-array"),
-        (np.zeros((1, 1)), "2-d-array"),
-        (1j, "complex"),
+        ([1.0, 2.0], "list"),  # (one-element arrays are accepted, as SciPy does)
+        (np.zeros(2), "2-array"),
+        (np.zeros((0,)), "empty-array"),
+        ([], "empty-list"),
+        (1j, "complex"),  # into a real result: SciPy's ValueError
         (np.complex64(1), "np.complex64"),
         (object(), "object"),
         (True, "True"),
