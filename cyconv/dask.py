@@ -25,9 +25,9 @@ columns its outputs read, and nothing else:
   it spans, so chunks smaller than the halo need no rechunking; chunks on the
   batch axis and on the leading axes of the filters are kept; channel chunks
   are combined where a group of a grouped convolution needs channels from
-  several of them. Small slices of neighbours travel as tasks of their own
-  (only the halo moves between workers), a chunk that is mostly needed is
-  read in place.
+  several of them. The parts of a chunk that its neighbours read are cut by
+  one task per chunk, where the chunk is, so that only halos move between
+  workers; a chunk that a block mostly needs is read whole.
 * **Bounded memory.** A block is computed in strips of rows (about
   :data:`STRIP_BYTES` of input each), so a task holds its input chunk, its
   output block and one strip, whatever the chunk size.
@@ -340,7 +340,8 @@ class BlockSpec:
     region: Tuple[int, ...]  # shape of the padded input the block reads
     dtype: np.dtype  # compute dtype
     fill: Optional[float]  # value of padded positions, None if there are none
-    pieces: Tuple[Tuple[int, Tuple[Segment, ...]], ...]  # (array index, one segment per axis)
+    # (array index, part of a halo task's tuple or -1 for a chunk, one segment per axis)
+    pieces: Tuple[Tuple[int, int, Tuple[Segment, ...]], ...]
     row_axis: int
     strips: Tuple[Tuple[int, int, int, int], ...]
     out_shape: Tuple[int, ...]
@@ -358,26 +359,35 @@ def _src_slice(start: int, length: int, step: int) -> slice:
     return slice(start, stop if stop >= 0 else None, -1)
 
 
-def _cut(chunk: np.ndarray, index: Tuple[slice, ...]) -> np.ndarray:
-    """A copy of part of a chunk (a copy, so that the chunk is not kept alive by a view)."""
-    return np.array(chunk[index], copy=True)
+def _cut(chunk: np.ndarray, boxes: Tuple[Tuple[slice, ...], ...]) -> Tuple[np.ndarray, ...]:
+    """Copies of the parts of a chunk its neighbours read (copies: views would keep it alive)."""
+    return tuple(np.array(chunk[box], copy=True) for box in boxes)
 
 
 def _run_block(spec: BlockSpec, *args: np.ndarray) -> np.ndarray:
-    """Assemble the padded input of one output block strip by strip and compute it."""
+    """Assemble the padded input of one output block strip by strip and compute it.
+
+    One input buffer serves every strip, and each strip's result is written
+    into the block's result where it lies (``out=``), so that a task allocates
+    its result and one strip, never one array per strip (worker processes
+    return freed memory to the system at once: Dask's nanny sets
+    ``MALLOC_TRIM_THRESHOLD_``, and a fresh array costs page faults).
+    """
     operands = args[: spec.n_operands]
     arrays = args[spec.n_operands :]
     nt = spec.n_threads if spec.n_threads is not None else _task_threads(spec.host_threads)
     ra = spec.row_axis
-    result: Optional[np.ndarray] = None
+    many = len(spec.strips) > 1
+    result = np.empty(spec.out_shape, dtype=spec.dtype) if many else None
+    rest = math.prod(spec.region) // max(spec.region[ra], 1)
+    flat = np.empty(rest * max(r1 - r0 for _, _, r0, r1 in spec.strips), dtype=spec.dtype)
     for o0, o1, r0, r1 in spec.strips:
         shape = list(spec.region)
         shape[ra] = r1 - r0
-        if spec.fill is None:
-            buf = np.empty(shape, dtype=spec.dtype)
-        else:
-            buf = np.full(shape, spec.fill, dtype=spec.dtype)
-        for index, segments in spec.pieces:
+        buf = flat[: rest * (r1 - r0)].reshape(shape)
+        if spec.fill is not None:
+            buf.fill(spec.fill)
+        for index, part, segments in spec.pieces:
             dst, src = [], []
             for axis, (d, length, s, step) in enumerate(segments):
                 if axis == ra:
@@ -388,23 +398,46 @@ def _run_block(spec: BlockSpec, *args: np.ndarray) -> np.ndarray:
                 dst.append(slice(d, d + length))
                 src.append(_src_slice(s, length, step))
             else:
-                buf[tuple(dst)] = arrays[index][tuple(src)]
-        part = spec.compute(buf, *operands, n_threads=nt)
-        if len(spec.strips) == 1:
-            return part
+                source = arrays[index] if part < 0 else arrays[index][part]
+                buf[tuple(dst)] = source[tuple(src)]
         if result is None:
-            result = np.empty(spec.out_shape, dtype=part.dtype)
+            return spec.compute(buf, *operands, n_threads=nt, out=None)
         where = [slice(None)] * result.ndim
         where[spec.out_row_axis] = slice(o0, o1)
-        result[tuple(where)] = part
+        spec.compute(buf, *operands, n_threads=nt, out=result[tuple(where)])
     assert result is not None
     return result
 
 
 def _filter_compute(
-    fn: Callable[..., np.ndarray], region: np.ndarray, kernel: np.ndarray, n_threads: int
+    fn: Callable[..., np.ndarray],
+    flip: bool,
+    region: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    n_threads: int,
+    out: Optional[np.ndarray],
 ) -> np.ndarray:
-    return fn(region, kernel, mode="valid", n_threads=n_threads)
+    """The filter on ``region`` ("valid"); into ``out`` (a strip of the result) if given.
+
+    A strip of each plane is contiguous in the result, so each plane's strip is
+    computed in place by ``cyconv.conv2d`` with one channel: the same kernel
+    and summation order as the filter (the tests check the results bitwise).
+    """
+    if out is None:
+        return fn(region, kernel, mode="valid", n_threads=n_threads)
+    lead = out.shape[:-2]
+    planes = np.broadcast_to(region, lead + region.shape[-2:])
+    kernels = np.broadcast_to(kernel[..., ::-1, ::-1] if flip else kernel, lead + kernel.shape[-2:])
+    for idx in np.ndindex(*lead):
+        k = kernels[idx]
+        _functions.conv2d(
+            planes[idx][None, None],
+            k.reshape((1, 1) + k.shape),
+            out=out[idx].reshape((1, 1) + out.shape[-2:]),
+            n_threads=n_threads,
+        )
+    return out
 
 
 def _conv_compute(
@@ -417,10 +450,34 @@ def _conv_compute(
     bias: Optional[np.ndarray] = None,
     *,
     n_threads: int,
+    out: Optional[np.ndarray],
 ) -> np.ndarray:
-    return _functions.conv2d(
-        region, weight, bias, stride, 0, dilation, groups, layout=layout, n_threads=n_threads
-    )
+    """conv2d of ``region`` without padding; into ``out`` (a strip of the result) if given."""
+
+    def conv(x: np.ndarray, into: Optional[np.ndarray]) -> np.ndarray:
+        return _functions.conv2d(
+            x,
+            weight,
+            bias,
+            stride,
+            0,
+            dilation,
+            groups,
+            layout=layout,
+            out=into,
+            n_threads=n_threads,
+        )
+
+    if out is None:
+        return conv(region, None)
+    if out.flags.c_contiguous:
+        return conv(region, out)
+    if layout == "NHWC":  # batched: each image's strip is contiguous
+        for n in range(out.shape[0]):
+            conv(region[n : n + 1], out[n : n + 1])
+        return out
+    out[...] = conv(region, None)  # NCHW: the output channels split each strip
+    return out
 
 
 def _build(
@@ -439,7 +496,8 @@ def _build(
     host_threads = _host_threads() if n_threads is None else None
     itemsize = np.dtype(dtype).itemsize
     cut_name = name + "-halo"
-    cuts = 0
+    # the parts cut from each source chunk, for all the blocks that read them
+    cuts: Dict[Tuple[int, ...], Dict[Tuple[Tuple[int, int], ...], int]] = {}
     operand_keys: Dict[int, Key] = {}
     for index in itertools.product(*(range(len(blocks)) for blocks in axes)):
         blocks = [axes[a][i] for a, i in enumerate(index)]
@@ -464,7 +522,7 @@ def _build(
                 layer[okey] = value
             args.append(okey)
         n_operands = len(args)
-        sources: Dict[Tuple[int, ...], Tuple[int, Tuple[int, ...]]] = {}
+        sources: Dict[Tuple[int, ...], Tuple[int, int, Tuple[int, ...]]] = {}
         pieces = []
         for combo in itertools.product(*(b.runs for b in blocks)):
             chunk = tuple(run[0] for run in combo)
@@ -477,21 +535,20 @@ def _build(
                     wanted *= hi - lo
                 size = math.prod(x.chunks[a][c] for a, c in enumerate(chunk))
                 key: Key = (x.name,) + chunk
+                part = -1
+                offsets = (0,) * len(chunk)
                 if wanted < DIRECT_FRACTION * size:
-                    cut = tuple(slice(*boxes[a][c]) for a, c in enumerate(chunk))
-                    ckey: Key = (cut_name, cuts)
-                    cuts += 1
-                    layer[ckey] = (_cut, key, cut)
-                    key, offsets = ckey, tuple(box_lo)
-                else:
-                    offsets = (0,) * len(chunk)
-                sources[chunk] = (len(args) - n_operands, offsets)
+                    cut = tuple(boxes[a][c] for a, c in enumerate(chunk))
+                    parts = cuts.setdefault(chunk, {})
+                    part = parts.setdefault(cut, len(parts))
+                    key, offsets = (cut_name,) + chunk, tuple(box_lo)
+                sources[chunk] = (len(args) - n_operands, part, offsets)
                 args.append(key)
-            arg, offsets = sources[chunk]
+            arg, part, offsets = sources[chunk]
             segments = tuple(
                 (d, length, s - off, step) for (_, d, length, s, step), off in zip(combo, offsets)
             )
-            pieces.append((arg, segments))
+            pieces.append((arg, part, segments))
         row_bytes = math.prod(region) // max(region[row_axis], 1) * itemsize
         spec = BlockSpec(
             region=region,
@@ -508,6 +565,9 @@ def _build(
             host_threads=host_threads,
         )
         layer[(name,) + index] = (_run_block, spec) + tuple(args)
+    for chunk, parts in cuts.items():
+        boxes_of = tuple(tuple(slice(lo, hi) for lo, hi in cut) for cut in parts)
+        layer[(cut_name,) + chunk] = (_cut, (x.name,) + chunk, boxes_of)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[cast(Any, x)])
     chunks = tuple(tuple(b.out for b in blocks) for blocks in axes)
     meta = np.empty((0,) * len(chunks), dtype=dtype)
@@ -736,7 +796,7 @@ def _filter(
             slices[key] = kernel[where]
         return [slices[key]]
 
-    compute = _Partial(_filter_compute, fn)
+    compute = _Partial(_filter_compute, fn, flip)
     name = f"cyconv-{fn.__name__}-" + tokenize(
         x.name, kernel, g, call.boundary, call.fillvalue, str(call.dtype), n_threads
     )

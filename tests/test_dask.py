@@ -208,26 +208,56 @@ def test_filter_dtypes(rng, adtype, kdtype):
         )
 
 
-def test_big_blocks_are_computed_in_strips(rng, monkeypatch):
+def _strip_counts(y):
+    return [t[1].strips for key, t in dict(y.__dask_graph__()).items() if key[0] == y.name]
+
+
+@pytest.mark.parametrize("lead", [(), (2,), (2, 1)])
+def test_big_blocks_are_computed_in_strips(rng, monkeypatch, lead):
     monkeypatch.setattr(cd, "STRIP_BYTES", 2048)
-    img = random(rng, (2, 300, 64))
-    k = random(rng, (5, 4))
-    y = cd.correlate2d(da.from_array(img, chunks=(2, 150, 64)), k, mode="same", boundary="wrap")
-    name = y.name
-    specs = [t[1] for key, t in dict(y.__dask_graph__()).items() if key[0] == name]
-    assert all(len(s.strips) > 3 for s in specs)
-    assert_same(threaded(y), cyconv.correlate2d(img, k, mode="same", boundary="wrap"))
+    img = random(rng, lead + (300, 64))
+    k = random(rng, (1, 5, 4) if lead else (5, 4))
+    x = da.from_array(img, chunks=lead + (150, 64))
+    for fn, dfn in FILTERS:
+        y = dfn(x, k, mode="same", boundary="wrap")
+        assert all(len(strips) > 3 for strips in _strip_counts(y))
+        assert_same(threaded(y), fn(img, k, mode="same", boundary="wrap"))
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [
+        ((2, 3, 80, 9), "NCHW"),
+        ((2, 80, 9, 3), "NHWC"),
+        ((80, 9, 3), "NHWC"),
+        ((1, 3, 80, 9), "NCHW"),
+    ],
+)
+def test_conv2d_in_strips(rng, monkeypatch, shape, layout):
+    monkeypatch.setattr(cd, "STRIP_BYTES", 256)
+    x = random(rng, shape)
+    w = random(rng, (4, 3, 3, 2))
+    b = random(rng, (4,))
+    kwargs = dict(padding="same", stride=(2, 1), padding_mode="replicate", layout=layout)
+    y = cd.conv2d(
+        da.from_array(x, chunks=tuple(40 if s == 80 else -1 for s in shape)), w, b, **kwargs
+    )
+    assert all(len(strips) > 3 for strips in _strip_counts(y))
+    assert_same(threaded(y), cyconv.conv2d(x, w, b, **kwargs))
 
 
 def test_only_the_halo_is_cut_from_neighbours(rng):
     img = random(rng, (64, 64))
-    y = cd.correlate2d(da.from_array(img, chunks=32), random(rng, (5, 5)), mode="same")
+    k = random(rng, (5, 5))
+    y = cd.correlate2d(da.from_array(img, chunks=32), k, mode="same")
     graph = dict(y.__dask_graph__())
-    cuts = [v for k, v in graph.items() if k[0] == y.name + "-halo"]
-    # each of the 4 blocks takes 2 rows or columns from 2 neighbours and a 2x2 corner from 1
-    assert len(cuts) == 12
-    cut_sizes = sorted(int(np.prod([s.stop - s.start for s in v[2]])) for v in cuts)
-    assert cut_sizes == [4] * 4 + [64] * 8
+    cuts = {k[1:]: v for k, v in graph.items() if k[0] == y.name + "-halo"}
+    # one task per chunk cuts what its 3 neighbours read: 2 rows, 2 columns, a 2x2 corner
+    assert sorted(cuts) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for task in cuts.values():
+        sizes = sorted(int(np.prod([s.stop - s.start for s in box])) for box in task[2])
+        assert sizes == [4, 64, 64]
+    assert_same(threaded(y), cyconv.correlate2d(img, k, mode="same"))
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -323,6 +353,17 @@ def test_n_threads_is_passed_to_every_task(rng):
 # --------------------------------------------------------------------------- property test
 
 
+def with_strips(strip_bytes, build):
+    """``build()`` (a cyconv.dask call) with strips of ``strip_bytes`` of input, computed."""
+    previous = cd.STRIP_BYTES
+    cd.STRIP_BYTES = strip_bytes
+    try:
+        y = build()
+    finally:
+        cd.STRIP_BYTES = previous
+    return y.compute(scheduler="sync")
+
+
 @st.composite
 def chunkings(draw, size):
     cuts = draw(st.lists(st.integers(1, max(size - 1, 1)), max_size=4, unique=True))
@@ -359,13 +400,21 @@ def conv_cases(draw):
     if N is not None:
         shape = (N,) + shape
         chunks = [draw(chunkings(N))] + chunks
-    return shape, tuple(chunks), (O, C // groups) + kshape, kwargs, draw(st.integers(0, 2**16))
+    strip = draw(st.sampled_from([1, 200, cd.STRIP_BYTES]))
+    return (
+        shape,
+        tuple(chunks),
+        (O, C // groups) + kshape,
+        kwargs,
+        strip,
+        draw(st.integers(0, 2**16)),
+    )
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_cases())
 def test_conv2d_random_chunkings(case):
-    shape, chunks, wshape, kwargs, seed = case
+    shape, chunks, wshape, kwargs, strip, seed = case
     rng = np.random.default_rng(seed)
     x = random(rng, shape)
     w = random(rng, wshape)
@@ -395,6 +444,7 @@ def filter_cases(draw):
         mode=draw(st.sampled_from(["full", "same", "valid"])),
         boundary=draw(st.sampled_from(["fill", "wrap", "symm"])),
         fillvalue=draw(st.sampled_from([0, 2.5])),
+        strip=draw(st.sampled_from([1, 300, cd.STRIP_BYTES])),
         seed=draw(st.integers(0, 2**16)),
     )
 
@@ -413,8 +463,8 @@ def test_filters_random_chunkings(case):
         with pytest.raises(ValueError):
             dfn(da.from_array(img, chunks=case["chunks"]), k, **kwargs)
         return
-    got = dfn(da.from_array(img, chunks=case["chunks"]), k, **kwargs).compute(scheduler="sync")
-    assert_same(got, expected)
+    x = da.from_array(img, chunks=case["chunks"])
+    assert_same(with_strips(case["strip"], lambda: dfn(x, k, **kwargs)), expected)
 
 
 # --------------------------------------------------------------------------- a cluster
