@@ -76,6 +76,9 @@ __all__ = ["STRIP_BYTES", "conv2d", "convolve2d", "correlate2d", "threads_per_ta
 #: keep the rows it shares with the next strip under 1/8 of it.
 STRIP_BYTES = 2 * 1024 * 1024
 
+#: A task running cyconv on ``n`` threads merges this many times ``n`` strips into one.
+STRIPS_MERGED_PER_THREAD = 4
+
 #: A chunk is read in place by a block that needs at least this fraction of it;
 #: smaller parts are cut out by tasks of their own (so that only they travel).
 DIRECT_FRACTION = 0.5
@@ -377,11 +380,20 @@ def _run_block(spec: BlockSpec, *args: np.ndarray) -> np.ndarray:
     arrays = args[spec.n_operands :]
     nt = spec.n_threads if spec.n_threads is not None else _task_threads(spec.host_threads)
     ra = spec.row_axis
-    many = len(spec.strips) > 1
+    strips = spec.strips
+    if nt > 1 and len(strips) > 1:
+        # fewer, larger strips: each is one OpenMP parallel region, whose barrier
+        # waits for a thread that another process has preempted
+        group = STRIPS_MERGED_PER_THREAD * nt
+        strips = tuple(
+            (part[0][0], part[-1][1], part[0][2], part[-1][3])
+            for part in (strips[i : i + group] for i in range(0, len(strips), group))
+        )
+    many = len(strips) > 1
     result = np.empty(spec.out_shape, dtype=spec.dtype) if many else None
     rest = math.prod(spec.region) // max(spec.region[ra], 1)
-    flat = np.empty(rest * max(r1 - r0 for _, _, r0, r1 in spec.strips), dtype=spec.dtype)
-    for o0, o1, r0, r1 in spec.strips:
+    flat = np.empty(rest * max(r1 - r0 for _, _, r0, r1 in strips), dtype=spec.dtype)
+    for o0, o1, r0, r1 in strips:
         shape = list(spec.region)
         shape[ra] = r1 - r0
         buf = flat[: rest * (r1 - r0)].reshape(shape)

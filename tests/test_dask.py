@@ -219,9 +219,11 @@ def test_big_blocks_are_computed_in_strips(rng, monkeypatch, lead):
     k = random(rng, (1, 5, 4) if lead else (5, 4))
     x = da.from_array(img, chunks=lead + (150, 64))
     for fn, dfn in FILTERS:
-        y = dfn(x, k, mode="same", boundary="wrap")
-        assert all(len(strips) > 3 for strips in _strip_counts(y))
-        assert_same(threaded(y), fn(img, k, mode="same", boundary="wrap"))
+        expected = fn(img, k, mode="same", boundary="wrap")
+        for n_threads in [1, 2]:  # with 2 threads, strips are merged in fours
+            y = dfn(x, k, mode="same", boundary="wrap", n_threads=n_threads)
+            assert all(len(strips) > 8 for strips in _strip_counts(y))
+            assert_same(threaded(y), expected)
 
 
 @pytest.mark.parametrize(
@@ -239,11 +241,11 @@ def test_conv2d_in_strips(rng, monkeypatch, shape, layout):
     w = random(rng, (4, 3, 3, 2))
     b = random(rng, (4,))
     kwargs = dict(padding="same", stride=(2, 1), padding_mode="replicate", layout=layout)
-    y = cd.conv2d(
-        da.from_array(x, chunks=tuple(40 if s == 80 else -1 for s in shape)), w, b, **kwargs
-    )
-    assert all(len(strips) > 3 for strips in _strip_counts(y))
-    assert_same(threaded(y), cyconv.conv2d(x, w, b, **kwargs))
+    xd = da.from_array(x, chunks=tuple(40 if s == 80 else -1 for s in shape))
+    for n_threads in [1, 2]:
+        y = cd.conv2d(xd, w, b, n_threads=n_threads, **kwargs)
+        assert all(len(strips) > 3 for strips in _strip_counts(y))
+        assert_same(threaded(y), cyconv.conv2d(x, w, b, **kwargs))
 
 
 def test_only_the_halo_is_cut_from_neighbours(rng):
