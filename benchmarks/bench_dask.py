@@ -15,8 +15,8 @@ each (``processes=True``):
    (``scipy.ndimage`` per chunk through ``map_overlap``) on the same 2-worker
    cluster and chunks, if dask-image is installed; its result is checked equal
    to cyconv's (``mode="constant"`` is SciPy's "same" with zero fill for odd
-   kernels). Both clusters stay up and the runs of the configurations
-   alternate, so that load from elsewhere spreads over all of them.
+   kernels). One cluster at a time, in rounds whose order alternates, so that
+   load from elsewhere spreads over every configuration.
 2. **memory**: a streaming run (each chunk generated in a worker, filtered,
    summed: the result is consumed as it is made), with a thread in each worker
    sampling its RSS and the bytes Dask holds for it (``worker.state.nbytes``)
@@ -203,33 +203,30 @@ def part_speed(args: argparse.Namespace, kernel: np.ndarray, out: Dict[str, Any]
         print("dask-image not installed: skipped")
     if args.skip_dask_image:
         ndfilters = None
-    # both clusters stay up and the runs alternate, so that load from elsewhere
-    # on a shared machine spreads over every configuration
-    with cluster(2) as c2, Client(c2) as client2, cluster(1) as c1, Client(c1) as client1:
-        image2 = client2.persist(random_image(args.size, args.chunk))
-        image1 = client1.persist(random_image(args.size, args.chunk))
-        wait(image2)
-        wait(image1)
-        runs = [
-            (two, client2, cyconv.dask.correlate2d(image2, kernel, mode="same")),
-            (one, client1, cyconv.dask.correlate2d(image1, kernel, mode="same", n_threads=1)),
-            (one_default, client1, cyconv.dask.correlate2d(image1, kernel, mode="same")),
-        ]
-        for _, client, filt in runs:
-            timed(client, filt, 1)  # warm-up: imports, kernels
-        for r in range(args.repeats):
-            for label, client, filt in runs if r % 2 == 0 else runs[::-1]:
-                samples[label] += timed(client, filt, 1, label)
-        if ndfilters is not None:
-            filt = runs[0][2]
-            ref = ndfilters.correlate(image2, kernel, mode="constant")
-            r = min(args.size, args.chunk[0] + 64)
-            a, b = client2.compute([filt[:r, :r], ref[:r, :r]], sync=True)
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-            samples[di] = []
-            for _ in range(max(1, min(args.repeats, 3))):
-                samples[di] += timed(client2, ref, 1, di)
-                samples[two] += timed(client2, filt, 1, two)  # interleaved with cyconv too
+    # one cluster at a time (two LocalClusters would share this process's event
+    # loop), in rounds whose order alternates, so that load from elsewhere on a
+    # shared machine spreads over every configuration
+    configs = [(two, 2, None), (one, 1, 1), (one_default, 1, None)]
+    rounds = max(1, min(3, args.repeats))
+    per_round = max(1, -(-args.repeats // rounds))
+    for r in range(rounds):
+        for label, workers, n_threads in configs if r % 2 == 0 else configs[::-1]:
+            with cluster(workers) as c, Client(c) as client:
+                image = client.persist(random_image(args.size, args.chunk))
+                wait(image)
+                filt = cyconv.dask.correlate2d(image, kernel, mode="same", n_threads=n_threads)
+                timed(client, filt, 1)  # warm-up: imports, kernels
+                samples[label] += timed(client, filt, per_round, label)
+                if ndfilters is not None and workers == 2 and r == 0:
+                    ref = ndfilters.correlate(image, kernel, mode="constant")
+                    rows = min(args.size, args.chunk[0] + 64)
+                    a, b = client.compute([filt[:rows, :rows], ref[:rows, :rows]], sync=True)
+                    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+                    samples[di] = []
+                    for _ in range(max(1, min(args.repeats, 3))):
+                        samples[di] += timed(client, ref, 1, di)
+                        samples[two] += timed(client, filt, 1, two)  # interleaved with it
+                del image
     mpix = args.size**2 / 1e6
     print(f"load average after: {load()}")
     print(

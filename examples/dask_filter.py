@@ -6,11 +6,14 @@ worker processes; the image is generated in the workers (a Dask random array,
 or a Zarr store the script writes first with ``--zarr``) and the result is
 either reduced to statistics or written to a Zarr store (``--output``), so no
 process ever holds the whole image: each worker's memory is bounded by its
-chunks. The dashboard address is printed and a progress bar shown.
+chunks. The default chunks are full-width bands of 1024 rows (64 MiB at 16k):
+a block waits for its neighbours' chunks, so about one row of chunks is alive
+at a time, and with bands that is 2 or 3 chunks whatever the image size. The
+dashboard address is printed and a progress bar shown.
 
 Run it small for a quick look::
 
-    python examples/dask_filter.py --size 4096 --chunk 1024
+    python examples/dask_filter.py --size 4096
 
 On a multi-machine cluster, pass the scheduler's address instead of starting
 a local cluster (every worker needs cyconv installed)::
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import dask.array as da
 import numpy as np
@@ -44,8 +47,8 @@ def random_block(block_info: Optional[Dict[Any, Any]] = None, seed: int = 0) -> 
     return rng.random(info["chunk-shape"], dtype=np.float32)
 
 
-def random_image(size: int, chunk: int, seed: int) -> da.Array:
-    """A lazy ``size x size`` float32 image in ``chunk x chunk`` chunks, made in the workers."""
+def random_image(size: int, chunk: Tuple[int, int], seed: int) -> da.Array:
+    """A lazy ``size x size`` float32 image in chunks of ``chunk``, made in the workers."""
     chunks = da.core.normalize_chunks(chunk, (size, size))
     return da.map_blocks(
         random_block, chunks=chunks, dtype=np.float32, meta=np.empty((0, 0), np.float32), seed=seed
@@ -76,7 +79,11 @@ def peak_rss_mib() -> float:
 def main(argv: Optional[list] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=16384, help="image side (default 16384: 1 GiB)")
-    p.add_argument("--chunk", type=int, default=4096, help="chunk side (default 4096: 64 MiB)")
+    p.add_argument(
+        "--chunk",
+        default="1024",
+        help="ROWS (full-width bands, the default: 1024 rows) or ROWSxCOLS",
+    )
     p.add_argument("--kernel", type=int, default=7, help="kernel side (default 7)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     p.add_argument("--threads-per-worker", type=int, default=1)
@@ -100,10 +107,12 @@ def main(argv: Optional[list] = None) -> int:
     )
     args = p.parse_args(argv)
 
-    chunk_mib = min(args.chunk, args.size) ** 2 * 4 / 2**20
+    rows, _, cols = args.chunk.partition("x")
+    chunk = (min(int(rows), args.size), min(int(cols or args.size), args.size))
+    chunk_mib = chunk[0] * chunk[1] * 4 / 2**20
     print(
         f"image {args.size} x {args.size} float32 ({args.size**2 * 4 / 2**30:.2f} GiB), "
-        f"chunks {args.chunk} x {args.chunk} ({chunk_mib:.0f} MiB), kernel "
+        f"chunks {chunk[0]} x {chunk[1]} ({chunk_mib:.0f} MiB), kernel "
         f"{args.kernel} x {args.kernel}"
     )
     if args.scheduler:
@@ -121,7 +130,7 @@ def main(argv: Optional[list] = None) -> int:
     tmp = None
     try:
         print(f"dashboard: {client.dashboard_link}")
-        image = random_image(args.size, args.chunk, args.seed)
+        image = random_image(args.size, chunk, args.seed)
         if args.zarr is not None:
             if args.zarr:
                 store = Path(args.zarr) / "image.zarr"
@@ -143,7 +152,7 @@ def main(argv: Optional[list] = None) -> int:
         else:
             work = da.stack([smooth.mean(), smooth.min(), smooth.max()])
         # the check's corner goes in the same graph: one submission, each chunk made once
-        r = min(args.size, 2 * args.chunk)
+        r = min(args.size, 2 * chunk[0])
         h = args.kernel
         corner, window = smooth[:r, :r], image[: r + h, : r + h]
         start = time.perf_counter()

@@ -11,6 +11,7 @@ Only the standard library, NumPy, SciPy (the guide compares with
 ``scipy.signal``) and cyconv are needed; Matplotlib is not: the API renderer in
 ``tools/make_figures.py`` imports it only to draw figures.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -57,9 +58,15 @@ def test_markdown_examples(page: Path):
     pytest.importorskip("scipy")
     if page.name == "dask.md":  # cyconv.dask's guide: the optional `dask` extra
         pytest.importorskip("dask.array")
-    results = doctest.testfile(str(page), module_relative=False, optionflags=FLAGS,
-                               encoding="utf-8", parser=MarkdownParser(), verbose=False,
-                               report=True)
+    results = doctest.testfile(
+        str(page),
+        module_relative=False,
+        optionflags=FLAGS,
+        encoding="utf-8",
+        parser=MarkdownParser(),
+        verbose=False,
+        report=True,
+    )
     _report(results, str(page.relative_to(ROOT)))
     if page.name == "guide.md":
         assert results.attempted > 50, "the guide lost its examples"
@@ -73,7 +80,9 @@ def test_docstring_examples(name: str):
 
 
 def _make_figures():
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", ROOT / "tools" / "make_figures.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
