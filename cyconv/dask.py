@@ -79,8 +79,8 @@ STRIP_BYTES = 2 * 1024 * 1024
 #: A task running cyconv on ``n`` threads merges this many times ``n`` strips into one.
 STRIPS_MERGED_PER_THREAD = 4
 
-#: A chunk is read in place by a block that needs at least this fraction of it;
-#: smaller parts are cut out by tasks of their own (so that only they travel).
+#: A chunk is read whole by a block that needs at least this fraction of it;
+#: smaller parts are cut out by the chunk's halo task (so that only they travel).
 DIRECT_FRACTION = 0.5
 
 Key = Tuple[Any, ...]
@@ -99,7 +99,7 @@ def _threads_by_host(client: Any) -> HostThreads:
     try:
         try:
             info = client.scheduler_info(n_workers=-1)
-        except TypeError:  # distributed before 2025.1 lists every worker anyway
+        except TypeError:  # an older distributed: no such argument, every worker is listed
             info = client.scheduler_info()
         totals: Dict[str, int] = {}
         for address, worker in info["workers"].items():

@@ -215,9 +215,9 @@ def _strip_counts(y):
 @pytest.mark.parametrize("lead", [(), (2,), (2, 1)])
 def test_big_blocks_are_computed_in_strips(rng, monkeypatch, lead):
     monkeypatch.setattr(cd, "STRIP_BYTES", 2048)
-    img = random(rng, lead + (300, 64))
+    img = random(rng, lead + (600, 64))
     k = random(rng, (1, 5, 4) if lead else (5, 4))
-    x = da.from_array(img, chunks=lead + (150, 64))
+    x = da.from_array(img, chunks=lead + (300, 64))  # 10 strips of 30 rows per block
     for fn, dfn in FILTERS:
         expected = fn(img, k, mode="same", boundary="wrap")
         for n_threads in [1, 2]:  # with 2 threads, strips are merged in fours
