@@ -13,6 +13,7 @@ Markdown read by MyST.
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -77,11 +78,18 @@ html_theme_options = {
 html_show_sourcelink = False
 
 
+#: Pages whose examples need an optional extra: skipped when it is not installed.
+NEEDS = {"dask": "dask.array"}
+
+
 class PyconDirective(DoctestDirective):
     """A ```pycon fence read as ``.. doctest::``."""
 
     def run(self):
         self.name = "doctest"
+        needed = NEEDS.get(self.env.docname)
+        if needed and importlib.util.find_spec(needed.split(".")[0]) is None:
+            self.options["skipif"] = "True"
         return super().run()
 
 
@@ -89,9 +97,8 @@ def setup(app):
     app.add_directive("pycon", PyconDirective)
 
 
-# cyconv.torch needs PyTorch, an optional extra: without it, its page is built
-# from a stand-in module (its doctests need PyTorch installed).
-try:
-    import torch  # noqa: F401
-except ImportError:
-    autodoc_mock_imports = ["torch"]
+# cyconv.torch and cyconv.dask need optional extras: without them, their pages are
+# built from stand-in modules (the docstrings' doctests need the real ones).
+autodoc_mock_imports = [
+    name for name in ("torch", "dask", "distributed") if importlib.util.find_spec(name) is None
+]
