@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ._plan import (
 from ._validate import ConvCall, ConvGeometry, FilterCall
 
 Packed = Tuple[np.ndarray, np.ndarray]
+
+#: The channel-offset table argument of ``conv_mix_*`` when there is none (2-D).
+_NO_TABLE = np.zeros(1, dtype=np.intp)
 
 
 @functools.lru_cache(maxsize=256)
@@ -130,10 +133,16 @@ def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
         CB=plan.channel_block,
         fused=plan.fused,
         direct=plan.direct,
+        Do=1,
+        table=False,
+        isn=0,
+        ish=0,
+        isw=0,
+        run=0,
     )
 
 
-def _run_mixing(
+def run_mixing(
     x: np.ndarray,
     w: np.ndarray,
     b: Optional[np.ndarray],
@@ -142,7 +151,13 @@ def _run_mixing(
     mode: str,
     plan: MixingPlan,
     packed: Optional[Packed],
+    table: Optional[Tuple[np.ndarray, Dict[str, int]]] = None,
 ) -> None:
+    """Channel mixing by ``plan`` (see ``conv_mix_*``).
+
+    ``table`` (a 3-D convolution, :mod:`cyconv._execute_nd`) is the channel
+    offsets and the ``MixGeom`` fields ``Do``, ``isn``, ``ish``, ``isw``, ``run``.
+    """
     k = _dispatch.kernels()
     if plan.fused:
         wk, bpack = (
@@ -157,15 +172,13 @@ def _run_mixing(
         )
     rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
     colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
+    geom = _mix_geometry(geo, plan)
+    choff = _NO_TABLE
+    if table is not None:
+        choff = table[0]
+        geom.update(table[1], table=True)
     (k.conv_mix_f32 if x.dtype == np.float32 else k.conv_mix_f64)(
-        x.reshape(-1),
-        wk,
-        bpack,
-        out.reshape(-1),
-        rowmap,
-        colmap,
-        _mix_geometry(geo, plan),
-        plan.n_threads,
+        x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap, choff, geom, plan.n_threads
     )
 
 
@@ -200,7 +213,7 @@ def _run_pointwise(
 # --------------------------------------------------------------------------- per-channel
 
 
-def _run_planes(
+def run_planes(
     x: np.ndarray,
     kern: np.ndarray,
     bias: np.ndarray,
@@ -211,8 +224,14 @@ def _run_planes(
     mode: str,
     fill: float,
     plan: PlanesPlan,
+    taps: int = 1,
 ) -> None:
-    """Per-plane correlation of ``plan.planes`` planes (see ``conv_planes_*``)."""
+    """Per-plane correlation of ``plan.planes`` planes (see ``conv_planes_*``).
+
+    With ``taps > 1`` each output plane sums ``taps`` correlations (the
+    ``taps`` entries of ``in_off`` and ``k_off`` per plane; a negative input
+    offset skips its tap).
+    """
     k = _dispatch.kernels()
     g: PlaneGeometry = plan.plane
     rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
@@ -247,6 +266,7 @@ def _run_planes(
             R=plan.rows,
             xa=plan.strip_left,
             xb=plan.strip_right,
+            taps=taps,
         ),
         plan.n_threads,
     )
@@ -292,46 +312,54 @@ def _run_depthwise(
         out_off = np.ascontiguousarray(out_off.ravel())
         k_off = np.tile(np.arange(O, dtype=np.intp) * (geo.kH * geo.kW), N)
     bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
-    _run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
+    run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarray:
-    """Complex ``conv2d`` (PyTorch's: no conjugation) from three real convolutions.
+def complex_conv(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    work: np.dtype,
+    result: np.ndarray,
+    real_conv: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    bshape: Tuple[int, ...],
+) -> np.ndarray:
+    """Complex convolution (PyTorch's: no conjugation) from three real ones, ``real_conv``.
 
     With ``x = xr + i xi`` and ``w = wr + i wi`` (Gauss's three products):
     ``k1 = conv(xr + xi, wr)``, ``k2 = conv(xr, wi - wr)``, ``k3 = conv(xi, wr + wi)``;
     the real part is ``k1 - k3 = conv(xr, wr) - conv(xi, wi)`` and the imaginary
     part ``k1 + k2 = conv(xr, wi) + conv(xi, wr)``. Every padding mode is linear
-    in ``x``, so the parts pad independently; the bias is added at the end.
+    in ``x``, so the parts pad independently; the bias (shaped ``bshape``) is
+    added at the end.
     """
-    work = call.work
-    x = call.x
     xr = np.ascontiguousarray(x.real, dtype=work)
     xi = np.ascontiguousarray(x.imag, dtype=work) if np.iscomplexobj(x) else np.zeros_like(xr)
-    wr = np.ascontiguousarray(call.w.real, dtype=work)
-    wi = (
-        np.ascontiguousarray(call.w.imag, dtype=work)
-        if np.iscomplexobj(call.w)
-        else np.zeros_like(wr)
-    )
-
-    def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
-        sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=work)
-        out = np.empty(call.geo.out_shape, dtype=work)
-        return conv2d(sub, plan_conv(sub, plan.n_threads), out)
-
+    wr = np.ascontiguousarray(w.real, dtype=work)
+    wi = np.ascontiguousarray(w.imag, dtype=work) if np.iscomplexobj(w) else np.zeros_like(wr)
     k1 = real_conv(xr + xi, wr)
     k2 = real_conv(xr, wi - wr)
     k3 = real_conv(xi, wr + wi)
     np.subtract(k1, k3, out=result.real)
     np.add(k1, k2, out=result.imag)
-    if call.b is not None:
-        bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
-        result += call.b.astype(result.dtype).reshape(bshape)
+    if b is not None:
+        result += b.astype(result.dtype).reshape(bshape)
     return result
+
+
+def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarray:
+    """Complex ``conv2d`` as three real ones (:func:`complex_conv`)."""
+
+    def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
+        sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=call.work)
+        out = np.empty(call.geo.out_shape, dtype=call.work)
+        return conv2d(sub, plan_conv(sub, plan.n_threads), out)
+
+    bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
+    return complex_conv(call.x, call.w, call.b, call.work, result, real_conv, bshape)
 
 
 def conv2d(
@@ -365,7 +393,7 @@ def conv2d(
             weights = packed.get(key)
             if weights is None:
                 weights = packed[key] = pack_weights(w, b, geo.groups, plan.block, plan.n_threads)
-        _run_mixing(x, w, b, target, geo, call.mode, plan, weights)
+        run_mixing(x, w, b, target, geo, call.mode, plan, weights)
     if target is not result:  # unaligned, or float16: through a buffer of the work dtype
         result[...] = target
     return result
@@ -396,7 +424,7 @@ def _correlate_real(
     k_off = np.broadcast_to(
         np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
     )
-    _run_planes(
+    run_planes(
         a,
         k,
         np.empty(0, dtype),

@@ -17,6 +17,7 @@ from . import _execute
 from ._args import IntOrPair, PaddingSpec
 from ._backward_validate import input_shape as input_shape_of
 from ._backward_validate import transpose_geometry
+from ._nd import LAYOUTS, nd_geometry, transpose_nd
 from ._plan import plan_conv, plan_filter, threads
 from ._validate import (
     check_out,
@@ -24,6 +25,7 @@ from ._validate import (
     conv_geometry,
     filter2d_call,
     filter_result_shape,
+    fmt,
     result_array,
     shape_tuple,
 )
@@ -278,11 +280,15 @@ def output_shape(
     dilation: IntOrPair = 1,
     groups: int = 1,
     *,
-    layout: str = "NCHW",
+    layout: Optional[str] = None,
     transposed: bool = False,
     output_padding: IntOrPair = 0,
 ) -> Tuple[int, ...]:
-    """Shape of the array :func:`cyconv.conv2d` returns, without computing it.
+    """Shape of the array :func:`cyconv.conv2d` (``conv1d``, ``conv3d``) returns, without
+    computing it.
+
+    The rank follows ``weight_shape``: 3 axes for :func:`cyconv.conv1d`, 4
+    for :func:`cyconv.conv2d`, 5 for :func:`cyconv.conv3d`.
 
     Along each spatial axis::
 
@@ -299,13 +305,18 @@ def output_shape(
     ----------
     input_shape : sequence of int
         ``(N, C, H, W)`` or ``(C, H, W)``; ``(N, H, W, C)`` or ``(H, W, C)``
-        with ``layout="NHWC"``.
+        with ``layout="NHWC"`` (``(N, C, L)``, ``(N, C, D, H, W)`` and so on
+        for the other ranks).
     weight_shape : sequence of int
         ``(out_channels, in_channels / groups, kH, kW)``; ``(in_channels,
-        out_channels / groups, kH, kW)`` with ``transposed=True``.
-    stride, padding, dilation, groups, layout
+        out_channels / groups, kH, kW)`` with ``transposed=True`` (one kernel
+        size per spatial axis).
+    stride, padding, dilation, groups
         As in :func:`cyconv.conv2d` (as in :func:`cyconv.conv_transpose2d`
-        with ``transposed=True``).
+        with ``transposed=True``), one value per spatial axis.
+    layout : str, optional
+        The rank's layout name (``"NCL"``/``"NLC"``, ``"NCHW"``/``"NHWC"``,
+        ``"NCDHW"``/``"NDHWC"``); None: channels first.
     transposed : bool
         The shape of the transposed convolution.
     output_padding : int or (int, int)
@@ -331,11 +342,50 @@ def output_shape(
     >>> cyconv.output_shape((1, 16, 7, 7), (16, 8, 3, 3), stride=2, padding=1,
     ...                     transposed=True, output_padding=1)
     (1, 8, 14, 14)
+    >>> cyconv.output_shape((2, 32, 16, 64, 64), (64, 32, 3, 3, 3), stride=(1, 2, 2), padding=1)
+    (2, 64, 16, 32, 32)
+    >>> cyconv.output_shape((16000, 64), (64, 1, 31), padding="same", groups=64, layout="NLC")
+    (16000, 64)
     """
     ishape = shape_tuple(input_shape, "input_shape")
     wshape = shape_tuple(weight_shape, "weight_shape")
     if not isinstance(transposed, (bool, np.bool_)):
         raise TypeError(f"`transposed` must be True or False, got {transposed!r}")
+    if len(wshape) not in (3, 4, 5):
+        raise ValueError(
+            "`weight_shape` must have 3, 4 or 5 dimensions (out_channels, "
+            f"in_channels/groups, one kernel size per spatial axis), got {fmt(wshape)}"
+        )
+    rank = len(wshape) - 2
+    if len(ishape) - rank not in (1, 2):
+        raise ValueError(
+            f"`weight_shape` {fmt(wshape)} is that of a {rank}-D convolution, whose input has "
+            f"{rank + 1} or {rank + 2} dimensions, but `input_shape` is {fmt(ishape)}"
+        )
+    if layout is None:
+        layout = LAYOUTS[rank][0]
+    names = ("input_shape", "weight_shape")
+    if rank != 2:
+        if transposed:
+            return transpose_nd(
+                rank,
+                ishape,
+                wshape,
+                stride,
+                padding,
+                output_padding,
+                groups,
+                dilation,
+                layout,
+                names,
+            ).in_shape
+        if not (isinstance(output_padding, int) and output_padding == 0):
+            raise ValueError(
+                f"`output_padding`={output_padding!r} applies only with transposed=True"
+            )
+        return nd_geometry(
+            rank, ishape, wshape, stride, padding, dilation, groups, layout, names
+        ).out_shape
     if transposed:
         tgeo = transpose_geometry(
             ishape,

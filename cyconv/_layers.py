@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _execute
 from ._args import IntOrPair, PaddingSpec
+from ._nd import layer_weight
 from ._plan import plan_conv, threads, uses_packed_weights
 from ._validate import conv2d_call, conv2d_layer_weight, result_array
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d"]
 
 
 class Conv2d:
@@ -112,3 +113,118 @@ class Conv2d:
             f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
             f"padding_mode={self.padding_mode!r}, layout={self.layout!r})"
         )
+
+
+class _ConvNd:
+    """A 1-D or 3-D convolution with fixed weights and arguments, checked once."""
+
+    _rank = 0
+    _layout = ""
+
+    def __init__(
+        self,
+        weight: ArrayLike,
+        bias: Optional[ArrayLike] = None,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        *,
+        padding_mode: str = "zeros",
+        layout: Optional[str] = None,
+        n_threads: Optional[int] = None,
+    ) -> None:
+        layout = self._layout if layout is None else layout
+        w, b, groups = layer_weight(
+            self._rank, weight, bias, stride, padding, dilation, groups, padding_mode, layout
+        )
+        threads(n_threads)
+        w.flags.writeable = False
+        if b is not None:
+            b.flags.writeable = False
+        self.weight, self.bias = w, b
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels the layer expects: ``weight.shape[1] * groups``."""
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: ``weight.shape[0]``."""
+        return self.weight.shape[0]
+
+    @property
+    def kernel_size(self) -> Tuple[int, ...]:
+        """The kernel's size along each spatial axis."""
+        return tuple(self.weight.shape[2:])
+
+    def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Apply the layer to ``input`` (shapes and ``out`` as in the function)."""
+        from ._functions_nd import conv1d, conv3d
+
+        return (conv1d if self._rank == 1 else conv3d)(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            padding_mode=self.padding_mode,
+            layout=self.layout,
+            out=out,
+            n_threads=self.n_threads,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(in_channels={self.in_channels}, "
+            f"out_channels={self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride!r}, padding={self.padding!r}, dilation={self.dilation!r}, "
+            f"groups={self.groups}, padding_mode={self.padding_mode!r}, layout={self.layout!r})"
+        )
+
+
+class Conv1d(_ConvNd):
+    """A 1-D convolution layer with fixed weights: :func:`conv1d` as an object.
+
+    Parameters
+    ----------
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout, n_threads
+        As in :func:`conv1d` (``layout`` ``"NCL"`` or ``"NLC"``); checked here.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> layer = cyconv.Conv1d(np.ones((8, 4, 5), np.float32), padding="same")
+    >>> layer(np.ones((2, 4, 100), np.float32)).shape
+    (2, 8, 100)
+    """
+
+    _rank = 1
+    _layout = "NCL"
+
+
+class Conv3d(_ConvNd):
+    """A 3-D convolution layer with fixed weights: :func:`conv3d` as an object.
+
+    Parameters
+    ----------
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout, n_threads
+        As in :func:`conv3d` (``layout`` ``"NCDHW"`` or ``"NDHWC"``); checked here.
+
+    Examples
+    --------
+    >>> import numpy as np, cyconv
+    >>> layer = cyconv.Conv3d(np.ones((4, 2, 3, 3, 3), np.float32), padding=1, stride=2)
+    >>> layer(np.ones((1, 2, 8, 16, 16), np.float32)).shape
+    (1, 4, 4, 8, 8)
+    >>> layer  # doctest: +ELLIPSIS
+    Conv3d(in_channels=2, out_channels=4, kernel_size=(3, 3, 3), stride=2, padding=1, ...)
+    """
+
+    _rank = 3
+    _layout = "NCDHW"

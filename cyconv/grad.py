@@ -8,6 +8,11 @@ the gradient ``dy`` of a loss with respect to ``y``:
 * :func:`conv2d_weight` gives ``dw``, the correlation of ``x`` with ``dy``;
 * :func:`conv2d_bias` gives ``db``, the sum of ``dy`` over images and pixels.
 
+:func:`conv1d_input`, :func:`conv1d_weight`, :func:`conv1d_bias` and their
+``conv3d_`` counterparts are the same for :func:`cyconv.conv1d` and
+:func:`cyconv.conv3d` (``torch.nn.grad.conv1d_input`` and so on): 1-D as 2-D
+of height 1, 3-D per depth tap, each tap a batch of 2-D gradients.
+
 They accept what :func:`cyconv.conv2d` accepts with zero padding: every
 padding form (an int, ``(pad_h, pad_w)``, ``((top, bottom), (left,
 right))``, ``"valid"``, ``"same"``), strides, dilations, groups, both
@@ -39,7 +44,7 @@ array([4.])
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -53,10 +58,21 @@ from ._backward_validate import (
     input_shape,
     weight_shape,
 )
+from ._nd import bias_grad_call, grad_call
 from ._plan import threads
 from ._validate import check_size
 
-__all__ = ["conv2d_bias", "conv2d_input", "conv2d_weight"]
+__all__ = [
+    "conv1d_bias",
+    "conv1d_input",
+    "conv1d_weight",
+    "conv2d_bias",
+    "conv2d_input",
+    "conv2d_weight",
+    "conv3d_bias",
+    "conv3d_input",
+    "conv3d_weight",
+]
 
 
 def conv2d_input(
@@ -250,3 +266,259 @@ def conv2d_bias(grad_output: ArrayLike, *, layout: str = "NCHW") -> np.ndarray:
     """
     gy, dtype, axis = grad_bias_call(grad_output, layout)
     return _backward.bias_grad(gy, axis, dtype)
+
+
+# --------------------------------------------------------------------------- 1-D and 3-D
+
+
+def _nd_threads(macs: int, n_threads: Optional[int]) -> int:
+    return max(1, min(threads(n_threads), macs // _backward.MACS_PER_THREAD))
+
+
+def _input_grad(
+    rank: int,
+    input_size: Any,
+    weight: Any,
+    grad_output: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    layout: str,
+    n_threads: Optional[int],
+) -> np.ndarray:
+    from ._functions_nd import transposed
+
+    w, gy, dtype, geo = grad_call(
+        rank,
+        weight,
+        "weight",
+        input_size,
+        "input_size",
+        grad_output,
+        stride,
+        padding,
+        dilation,
+        groups,
+        layout,
+        for_input=True,
+    )
+    check_size(geo.in_shape, dtype)
+    result = np.empty(geo.in_shape, dtype=dtype)
+    return transposed(gy, w, None, geo, result, _nd_threads(geo.macs, n_threads))
+
+
+def _weight_grad(
+    rank: int,
+    input: Any,
+    weight_size: Any,
+    grad_output: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    layout: str,
+    n_threads: Optional[int],
+) -> np.ndarray:
+    from ._execute_nd import weight_grad_3d
+
+    x, gy, dtype, geo = grad_call(
+        rank,
+        input,
+        "input",
+        weight_size,
+        "weight_size",
+        grad_output,
+        stride,
+        padding,
+        dilation,
+        groups,
+        layout,
+        for_input=False,
+    )
+    nt = _nd_threads(geo.macs, n_threads)
+    if rank == 3:
+        return weight_grad_3d(x, gy, geo, dtype, nt)
+    x2 = x[..., None, :, :] if geo.last else x[..., None, :]
+    y2 = gy[..., None, :, :] if geo.last else gy[..., None, :]
+    dw = _backward.weight_grad(
+        np.asarray(x2, dtype=dtype), np.asarray(y2, dtype=dtype), geo.plane(), dtype, nt
+    )
+    return dw.reshape(geo.weight_shape)
+
+
+_ND_NOTES = """
+    Parameters
+    ----------
+    input_size or weight_size : sequence of int
+        The shape of the forward input (``conv*_input``) or weight (``conv*_weight``).
+    weight or input : array_like
+        The forward weight ``(O, C/groups, k...)`` or input.
+    grad_output : array_like
+        The gradient of the loss for the forward output (its shape).
+    stride, padding, dilation, groups, layout
+        As in the forward function (zero padding).
+    n_threads : int, optional
+        As in :func:`conv2d_input`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gradient, shaped like the forward input (weight); float32 for
+        float32 (or float16) operands, else float64.
+"""
+
+
+def conv1d_input(
+    input_size: Sequence[int],
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    layout: str = "NCL",
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    return _input_grad(
+        1, input_size, weight, grad_output, stride, padding, dilation, groups, layout, n_threads
+    )
+
+
+def conv1d_weight(
+    input: ArrayLike,
+    weight_size: Sequence[int],
+    grad_output: ArrayLike,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    layout: str = "NCL",
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    return _weight_grad(
+        1, input, weight_size, grad_output, stride, padding, dilation, groups, layout, n_threads
+    )
+
+
+def conv3d_input(
+    input_size: Sequence[int],
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    layout: str = "NCDHW",
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    return _input_grad(
+        3, input_size, weight, grad_output, stride, padding, dilation, groups, layout, n_threads
+    )
+
+
+def conv3d_weight(
+    input: ArrayLike,
+    weight_size: Sequence[int],
+    grad_output: ArrayLike,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    layout: str = "NCDHW",
+    n_threads: Optional[int] = None,
+) -> np.ndarray:
+    return _weight_grad(
+        3, input, weight_size, grad_output, stride, padding, dilation, groups, layout, n_threads
+    )
+
+
+def conv1d_bias(grad_output: ArrayLike, *, layout: str = "NCL") -> np.ndarray:
+    """Gradient of :func:`cyconv.conv1d` for its bias: ``grad_output`` summed but over channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> grad.conv1d_bias(np.ones((2, 3, 5)))
+    array([10., 10., 10.])
+    """
+    gy, dtype, axis = bias_grad_call(1, grad_output, layout)
+    return _backward.bias_grad(gy, axis, dtype)
+
+
+def conv3d_bias(grad_output: ArrayLike, *, layout: str = "NCDHW") -> np.ndarray:
+    """Gradient of :func:`cyconv.conv3d` for its bias: ``grad_output`` summed but over channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> grad.conv3d_bias(np.ones((2, 2, 2, 4), np.float32), layout="NDHWC")
+    array([8., 8., 8., 8.], dtype=float32)
+    """
+    gy, dtype, axis = bias_grad_call(3, grad_output, layout)
+    return _backward.bias_grad(gy, axis, dtype)
+
+
+conv1d_input.__doc__ = (
+    """Gradient of :func:`cyconv.conv1d` for its input, as ``torch.nn.grad.conv1d_input``.
+"""
+    + _ND_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> grad.conv1d_input((1, 1, 4), np.ones((1, 1, 3)), np.ones((1, 1, 2)))
+    array([[[1., 2., 2., 1.]]])
+"""
+)
+conv1d_weight.__doc__ = (
+    """Gradient of :func:`cyconv.conv1d` for its weight, as ``torch.nn.grad.conv1d_weight``.
+"""
+    + _ND_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> grad.conv1d_weight(np.arange(4.0).reshape(1, 1, 4), (1, 1, 3), np.ones((1, 1, 2)))
+    array([[[1., 3., 5.]]])
+"""
+)
+conv3d_input.__doc__ = (
+    """Gradient of :func:`cyconv.conv3d` for its input, as ``torch.nn.grad.conv3d_input``.
+"""
+    + _ND_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> dx = grad.conv3d_input((1, 1, 3, 3, 3), np.ones((1, 1, 2, 2, 2)), np.ones((1, 1, 2, 2, 2)))
+    >>> dx[0, 0, 1]
+    array([[2., 4., 2.],
+           [4., 8., 4.],
+           [2., 4., 2.]])
+"""
+)
+conv3d_weight.__doc__ = (
+    """Gradient of :func:`cyconv.conv3d` for its weight, as ``torch.nn.grad.conv3d_weight``.
+"""
+    + _ND_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import grad
+    >>> x = np.ones((1, 1, 3, 3, 3))
+    >>> grad.conv3d_weight(x, (1, 1, 2, 2, 2), np.ones((1, 1, 2, 2, 2)))[0, 0, 0]
+    array([[8., 8.],
+           [8., 8.]])
+"""
+)

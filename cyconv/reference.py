@@ -74,11 +74,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _args, _validate
+from . import _args, _nd, _validate
 from ._reference_backward import conv2d_bias, conv2d_input, conv2d_weight, conv_transpose2d
 
 __all__ = [
+    "conv1d",
     "conv2d",
+    "conv3d",
     "correlate2d",
     "convolve2d",
     "conv2d_input",
@@ -388,3 +390,116 @@ def _place_axes(out: np.ndarray, axes: Any) -> np.ndarray:
     if axes is not None:
         out = np.moveaxis(out, (-2, -1), axes)
     return np.ascontiguousarray(out)
+
+
+def _conv_nd(
+    rank: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    layout: str,
+) -> np.ndarray:
+    """The four steps of :func:`conv2d` along ``rank`` spatial axes."""
+    call = _nd.nd_call(
+        rank, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout
+    )
+    x, w, b, dtype, g = call.x, call.w, call.b, call.dtype, call.geo
+    acc = np.complex128 if dtype.kind == "c" else np.float64
+    x64 = x.astype(acc)
+    if not g.batched:
+        x64 = x64[np.newaxis]
+    if g.last:  # channels first from here on
+        x64 = np.moveaxis(x64, -1, 1)
+    # Step 1: pad every spatial axis.
+    mode: Any = call.mode
+    padded = np.pad(x64, ((0, 0), (0, 0)) + g.pads, mode=mode)
+    G = g.groups
+    Cg, Og = g.C // G, g.O // G
+    w64 = w.astype(acc).reshape((G, Og, Cg) + g.kernel)
+    sums = np.zeros((g.N, G, Og) + g.out, dtype=acc)
+    # Steps 2 and 3: for each tap of the kernel, the input it meets at every
+    # output position is a strided slice of the padded input; sum (slice * tap).
+    for tap in np.ndindex(*g.kernel):
+        window = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, g.dilation, g.out, g.stride)
+        )
+        part = padded[(slice(None), slice(None)) + window]  # (N, C, *out)
+        part = part.reshape((g.N, G, Cg) + g.out)
+        taps = w64[(slice(None), slice(None), slice(None)) + tap]  # (G, Og, Cg)
+        sums += np.einsum("ngc...,goc->ngo...", part, taps)
+    out = sums.reshape((g.N, g.O) + g.out)
+    if b is not None:
+        out += b.astype(acc).reshape((-1,) + (1,) * rank)
+    if g.last:
+        out = np.moveaxis(out, 1, -1)
+    if not g.batched:
+        out = out[0]
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def conv1d(
+    input: Any,
+    weight: Any,
+    bias: Optional[Any] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCL",
+) -> np.ndarray:
+    """1-D convolution layer in plain NumPy: :func:`cyconv.conv1d`'s definition.
+
+    The steps of :func:`conv2d` along one axis: pad, then for each kernel tap
+    ``t`` add ``weight[..., t]`` times the input shifted by ``t * dilation``
+    (every ``stride``-th position).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import reference
+    >>> reference.conv1d(np.arange(5.0).reshape(1, 5), np.array([[[1.0, 1.0]]]))
+    array([[1., 3., 5., 7.]])
+    """
+    return _conv_nd(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
+
+
+def conv3d(
+    input: Any,
+    weight: Any,
+    bias: Optional[Any] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCDHW",
+) -> np.ndarray:
+    """3-D convolution layer in plain NumPy: :func:`cyconv.conv3d`'s definition.
+
+    The steps of :func:`conv2d` along depth, height and width: pad every
+    axis, then for each of the ``kD * kH * kW`` taps add the tap's weights
+    (mixed over the group's channels) times the input the tap meets at every
+    output position.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cyconv import reference
+    >>> x = np.ones((1, 3, 3, 3))
+    >>> reference.conv3d(x, np.ones((1, 1, 2, 2, 2)))[0]
+    array([[[8., 8.],
+            [8., 8.]],
+    <BLANKLINE>
+           [[8., 8.],
+            [8., 8.]]])
+    """
+    return _conv_nd(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)

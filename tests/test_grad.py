@@ -214,7 +214,9 @@ def test_grad_is_a_submodule():
 
     assert cyconv.grad is grad
     assert "grad" in cyconv.__all__
-    assert grad.__all__ == ["conv2d_bias", "conv2d_input", "conv2d_weight"]
+    assert grad.__all__ == [
+        f"conv{rank}d_{what}" for rank in (1, 2, 3) for what in ("bias", "input", "weight")
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
