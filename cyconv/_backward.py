@@ -31,9 +31,11 @@ The weight gradient
     an order fixed by the shapes alone (so bitwise the same for every thread
     count). Tall images are cut into strips of rows of ``dy`` (more input
     channels, each with a short strip of ``x``) so that the kernel taps stay
-    few enough for the weight packing's fast path. With one input channel
-    per group (depthwise) each (image, channel) pair is a plane of the
-    per-channel kernel, summed over the images afterwards.
+    few enough for the weight packing's fast path. 1x1 layers in NCHW (stride
+    1, no padding) skip the layout change: blocks of pixels are the input
+    channels and the input channels the output pixels (stride = the block).
+    With one input channel per group (depthwise) each (image, channel) pair
+    is a plane of the per-channel kernel, summed over the images afterwards.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ from ._validate import ConvGeometry, conv2d_call
 #: gradient's correlation: the weight packing reorders up to 256 taps through a
 #: small buffer, more one element at a time.
 MAX_STRIP_TAPS = 256
+
+#: Most pixels per block of the 1x1 weight gradient's taps (measured on 1x1 layers at
+#: 56x56: blocks of 112 pixels run 10-15 % faster than the flattened rows, 224 slower).
+MAX_PIXEL_BLOCK = 128
 
 #: Multiply-adds per thread below which a backward call uses fewer threads
 #: (a parallel region costs tens of microseconds; this is a few hundred).
@@ -352,6 +358,52 @@ def _weight_grad_planes(
     return np.add.reduce(out, axis=0, dtype=np.float64).astype(dtype).reshape(O, 1, geo.kH, geo.kW)
 
 
+def pixel_block(geo: ConvGeometry) -> int:
+    """Pixels per block of the 1x1 weight gradient's taps; 0 if that path does not apply.
+
+    The path takes 1x1 layers with stride 1 and no padding in the NCHW
+    layout: the largest divisor of ``H * W`` up to :data:`MAX_PIXEL_BLOCK`,
+    if it is at least 16.
+    """
+    plain = geo.kH == geo.kW == 1 and geo.sh == geo.sw == 1 and not geo.nhwc
+    if not plain or geo.pt or geo.pb or geo.pl or geo.pr:
+        return 0
+    hw = geo.H * geo.W
+    P = next((d for d in range(min(hw, MAX_PIXEL_BLOCK), 0, -1) if hw % d == 0), 0)
+    return P if P >= 16 else 0
+
+
+def _weight_grad_pointwise(
+    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, P: int, dtype: np.dtype, nt: int
+) -> np.ndarray:
+    """Weight gradient of a 1x1 NCHW layer without a layout change.
+
+    ``dw[o, c] = sum over n, p of dy[n, o, p] * x[n, c, p]``: each image's
+    pixels, in blocks of ``P``, are input channels, and ``x[n, :, block]``
+    read as one row ``c*P + t`` is correlated with stride ``P`` and a 1 x P
+    kernel, so output pixel ``c`` is input channel ``c``. Only blocks of
+    ``P`` contiguous values are moved (no transposition of single values).
+    """
+    G, N = geo.groups, geo.N
+    Cg, Og = geo.C // G, geo.O // G
+    nbk = geo.H * geo.W // P
+    x5 = np.asarray(x).reshape(N, G, Cg, nbk, P)
+    img = np.ascontiguousarray(x5.transpose(1, 0, 3, 2, 4), dtype=dtype)  # (G, N, nbk, Cg, P)
+    g5 = np.asarray(gy).reshape(N, G, Og, nbk, P)
+    wt = np.ascontiguousarray(g5.transpose(1, 2, 0, 3, 4), dtype=dtype)  # (G, Og, N, nbk, P)
+    out = _forward(
+        img.reshape(1, G * N * nbk, 1, Cg * P),
+        wt.reshape(geo.O, N * nbk, 1, P),
+        (1, P),
+        (0, 0, 0, 0),
+        (1, 1),
+        G,
+        "NCHW",
+        nt,
+    )  # (1, O, 1, Cg)
+    return out.reshape(geo.O, Cg, 1, 1)
+
+
 def weight_grad(
     x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
 ) -> np.ndarray:
@@ -361,6 +413,9 @@ def weight_grad(
         return np.zeros((geo.O, Cg, geo.kH, geo.kW), dtype=dtype)
     if Cg == 1:
         return _weight_grad_planes(x, gy, geo, dtype, nt)
+    P = pixel_block(geo)
+    if P:
+        return _weight_grad_pointwise(x, gy, geo, P, dtype, nt)
     return _weight_grad_rows(_nhwc(x, geo), _nchw(gy, geo), geo, dtype, nt)
 
 

@@ -136,6 +136,26 @@ def test_threads_for_small_layers():
     assert _backward.threads_for(geo, 1) == 1
 
 
+def test_pixel_block():
+    def geo(shape, k=1, **kw):
+        return cyconv._validate.conv_geometry(
+            shape,
+            (4, shape[1 if len(shape) == 4 else 0], k, k),
+            kw.get("stride", 1),
+            kw.get("padding", 0),
+            1,
+            1,
+            kw.get("layout", "NCHW"),
+        )
+
+    assert _backward.pixel_block(geo((2, 3, 56, 56))) == 112  # 3136 = 112 * 28
+    assert _backward.pixel_block(geo((2, 3, 9, 9))) == 81
+    assert _backward.pixel_block(geo((2, 3, 1, 131))) == 0  # a prime: no block of 16 or more
+    assert _backward.pixel_block(geo((2, 3, 8, 8), k=3)) == 0
+    assert _backward.pixel_block(geo((2, 3, 8, 8), stride=2)) == 0
+    assert _backward.pixel_block(geo((2, 3, 8, 8), padding=1)) == 0
+
+
 def test_strip_rows():
     # the whole of dy while it has at most MAX_STRIP_TAPS pixels, else two rows (or one)
     assert _backward.strip_rows(16, 16) == 16
