@@ -11,6 +11,9 @@ computed in cyconv's NHWC layout without a copy).
   ``torch.autograd.gradcheck`` in float64.
 * :class:`Conv2d` - a drop-in ``torch.nn.Conv2d`` (a subclass: same
   constructor, parameters and ``state_dict``) that convolves with cyconv.
+* :func:`conv1d`, :func:`conv3d`, :class:`Conv1d`, :class:`Conv3d` - the
+  same for signals and volumes (``channels_last_3d`` tensors in cyconv's
+  NDHWC layout).
 
 Examples
 --------
@@ -34,38 +37,57 @@ import torch
 import cyconv
 from cyconv import grad as _grad
 
-__all__ = ["Conv2d", "conv2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "conv1d", "conv2d", "conv3d"]
 
 _DTYPES = (torch.float32, torch.float64)
 
 
 def _numpy(t: torch.Tensor, name: str, nhwc: bool = False) -> np.ndarray:
-    """CPU tensor ``t`` as an array (NCHW, or NHWC if ``nhwc``), without a copy if possible."""
+    """CPU tensor ``t`` as an array (channels first, or last if ``nhwc``), without a copy
+    if possible."""
     if t.device.type != "cpu":
         raise ValueError(f"`{name}` is on {t.device}; cyconv computes on the CPU only")
     if t.dtype not in _DTYPES:
         raise TypeError(f"`{name}` has dtype {t.dtype}; cyconv.torch supports float32 and float64")
     t = t.detach()
     if nhwc:
-        t = t.permute(0, 2, 3, 1)
+        t = t.permute(0, *range(2, t.dim()), 1)
     return t.contiguous().numpy()
 
 
-def _is_channels_last(t: torch.Tensor) -> bool:
+#: Per rank: the forward function, the three gradients and the two layout names.
+_RANKS = {
+    1: (cyconv.conv1d, _grad.conv1d_input, _grad.conv1d_weight, _grad.conv1d_bias, "NCL", "NLC"),
+    2: (cyconv.conv2d, _grad.conv2d_input, _grad.conv2d_weight, _grad.conv2d_bias, "NCHW", "NHWC"),
+    3: (
+        cyconv.conv3d,
+        _grad.conv3d_input,
+        _grad.conv3d_weight,
+        _grad.conv3d_bias,
+        "NCDHW",
+        "NDHWC",
+    ),
+}
+
+
+def _is_channels_last(t: torch.Tensor, rank: int = 2) -> bool:
+    """Whether batched ``t`` is laid out channels last (``channels_last``/``_3d``)."""
+    formats = {2: torch.channels_last, 3: torch.channels_last_3d}
     return (
-        t.dim() == 4
+        rank in formats
+        and t.dim() == rank + 2
         and not t.is_contiguous()
-        and t.is_contiguous(memory_format=torch.channels_last)
+        and t.is_contiguous(memory_format=formats[rank])
     )
 
 
 def _tensor(a: np.ndarray, nhwc: bool) -> torch.Tensor:
     t = torch.from_numpy(a)
-    return t.permute(0, 3, 1, 2) if nhwc else t
+    return t.permute(0, a.ndim - 1, *range(1, a.ndim - 1)) if nhwc else t
 
 
-class _Conv2dFunction(torch.autograd.Function):
-    """``y = conv2d(x, w, b)`` by cyconv, with cyconv's gradients."""
+class _ConvFunction(torch.autograd.Function):
+    """``y = conv{1,2,3}d(x, w, b)`` by cyconv, with cyconv's gradients."""
 
     @staticmethod
     def forward(
@@ -78,8 +100,14 @@ class _Conv2dFunction(torch.autograd.Function):
         dilation: Any,
         groups: int,
     ) -> torch.Tensor:
-        nhwc = _is_channels_last(input)
-        layout = "NHWC" if nhwc else "NCHW"
+        rank = weight.dim() - 2
+        if rank not in _RANKS:
+            raise ValueError(
+                f"`weight` must have 3, 4 or 5 dimensions, got shape {tuple(weight.shape)}"
+            )
+        forward = _RANKS[rank][0]
+        nhwc = _is_channels_last(input, rank)
+        layout = _RANKS[rank][5 if nhwc else 4]
         x = _numpy(input, "input", nhwc)
         w = _numpy(weight, "weight")
         b = None if bias is None else _numpy(bias, "bias")
@@ -88,37 +116,36 @@ class _Conv2dFunction(torch.autograd.Function):
                 f"`input` ({input.dtype}), `weight` ({weight.dtype}) and `bias` must have "
                 "the same dtype, as in torch.nn.functional.conv2d"
             )
-        y = cyconv.conv2d(x, w, b, stride, padding, dilation, groups, layout=layout)
+        y = forward(x, w, b, stride, padding, dilation, groups, layout=layout)
         ctx.save_for_backward(input, weight)
-        ctx.conv = (stride, padding, dilation, groups, layout, bias is not None)
+        ctx.conv = (rank, stride, padding, dilation, groups, nhwc, bias is not None)
         return _tensor(y, nhwc)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_output: torch.Tensor):
         input, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, layout, has_bias = ctx.conv
-        nhwc = layout == "NHWC"
+        rank, stride, padding, dilation, groups, nhwc, has_bias = ctx.conv
+        _, input_grad, weight_grad, bias_grad = _RANKS[rank][:4]
+        layout = _RANKS[rank][5 if nhwc else 4]
         gy = _numpy(grad_output, "grad_output", nhwc)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             w = _numpy(weight, "weight")
-            size = gy.shape[:-3] + (
-                tuple(input.shape[-2:]) + (input.shape[1],) if nhwc else tuple(input.shape[-3:])
-            )
+            shape = tuple(input.shape)
+            size = shape[:1] + shape[2:] + shape[1:2] if nhwc else shape
             dx = _tensor(
-                _grad.conv2d_input(size, w, gy, stride, padding, dilation, groups, layout=layout),
-                nhwc,
+                input_grad(size, w, gy, stride, padding, dilation, groups, layout=layout), nhwc
             )
         if ctx.needs_input_grad[1]:
             x = _numpy(input, "input", nhwc)
             dw = torch.from_numpy(
-                _grad.conv2d_weight(
+                weight_grad(
                     x, tuple(weight.shape), gy, stride, padding, dilation, groups, layout=layout
                 )
             )
         if has_bias and ctx.needs_input_grad[2]:
-            db = torch.from_numpy(_grad.conv2d_bias(gy, layout=layout))
+            db = torch.from_numpy(bias_grad(gy, layout=layout))
         return dx, dw, db, None, None, None, None
 
 
@@ -165,7 +192,7 @@ def conv2d(
     >>> torch.autograd.gradcheck(cyconv.torch.conv2d, (x, w, None, 1, 1))
     True
     """
-    return _Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+    return _ConvFunction.apply(input, weight, bias, stride, padding, dilation, groups)
 
 
 class Conv2d(torch.nn.Conv2d):
@@ -200,3 +227,101 @@ class Conv2d(torch.nn.Conv2d):
             )
             return conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
         return conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+def conv1d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Any = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``torch.nn.functional.conv1d`` computed by cyconv, forward and backward.
+
+    As :func:`conv2d`, for ``(N, C, L)`` input and ``(O, C / groups, k)`` weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cyconv.torch
+    >>> x = torch.randn(2, 3, 20, dtype=torch.float64, requires_grad=True)
+    >>> w = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    >>> torch.autograd.gradcheck(cyconv.torch.conv1d, (x, w, None, 2, 2))
+    True
+    """
+    return _ConvFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Any = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``torch.nn.functional.conv3d`` computed by cyconv, forward and backward.
+
+    As :func:`conv2d`, for ``(N, C, D, H, W)`` input (``channels_last_3d``
+    tensors are computed in cyconv's NDHWC layout) and ``(O, C / groups, kD,
+    kH, kW)`` weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cyconv.torch
+    >>> x = torch.randn(1, 2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    >>> w = torch.randn(3, 2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    >>> torch.autograd.gradcheck(cyconv.torch.conv3d, (x, w, None, 1, 1))
+    True
+    """
+    return _ConvFunction.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+class Conv1d(torch.nn.Conv1d):
+    """``torch.nn.Conv1d`` whose convolution (forward and backward) is cyconv's.
+
+    As :class:`Conv2d`, for signals.
+    """
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        if self.padding_mode != "zeros":
+            input = torch.nn.functional.pad(
+                input, self._reversed_padding_repeated_twice, mode=self.padding_mode
+            )
+            return conv1d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv1d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv3d(torch.nn.Conv3d):
+    """``torch.nn.Conv3d`` whose convolution (forward and backward) is cyconv's.
+
+    As :class:`Conv2d`, for volumes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import cyconv.torch
+    >>> layer = cyconv.torch.Conv3d(2, 4, 3, padding=1)
+    >>> reference = torch.nn.Conv3d(2, 4, 3, padding=1)
+    >>> reference.load_state_dict(layer.state_dict())
+    <All keys matched successfully>
+    >>> x = torch.randn(1, 2, 6, 7, 8)
+    >>> torch.allclose(layer(x), reference(x), atol=1e-5)
+    True
+    """
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        if self.padding_mode != "zeros":
+            input = torch.nn.functional.pad(
+                input, self._reversed_padding_repeated_twice, mode=self.padding_mode
+            )
+            return conv3d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv3d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
