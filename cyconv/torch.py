@@ -29,7 +29,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 import torch
@@ -55,11 +55,25 @@ def _numpy(t: torch.Tensor, name: str, nhwc: bool = False) -> np.ndarray:
     return t.contiguous().numpy()
 
 
-#: Per rank: the forward function, the three gradients and the two layout names.
+class _Rank(NamedTuple):
+    """The cyconv functions and layout names of one rank."""
+
+    forward: Callable[..., np.ndarray]
+    input_grad: Callable[..., np.ndarray]
+    weight_grad: Callable[..., np.ndarray]
+    bias_grad: Callable[..., np.ndarray]
+    first: str  # channels-first layout name
+    last: str  # channels-last layout name
+
+
 _RANKS = {
-    1: (cyconv.conv1d, _grad.conv1d_input, _grad.conv1d_weight, _grad.conv1d_bias, "NCL", "NLC"),
-    2: (cyconv.conv2d, _grad.conv2d_input, _grad.conv2d_weight, _grad.conv2d_bias, "NCHW", "NHWC"),
-    3: (
+    1: _Rank(
+        cyconv.conv1d, _grad.conv1d_input, _grad.conv1d_weight, _grad.conv1d_bias, "NCL", "NLC"
+    ),
+    2: _Rank(
+        cyconv.conv2d, _grad.conv2d_input, _grad.conv2d_weight, _grad.conv2d_bias, "NCHW", "NHWC"
+    ),
+    3: _Rank(
         cyconv.conv3d,
         _grad.conv3d_input,
         _grad.conv3d_weight,
@@ -105,9 +119,8 @@ class _ConvFunction(torch.autograd.Function):
             raise ValueError(
                 f"`weight` must have 3, 4 or 5 dimensions, got shape {tuple(weight.shape)}"
             )
-        forward = _RANKS[rank][0]
         nhwc = _is_channels_last(input, rank)
-        layout = _RANKS[rank][5 if nhwc else 4]
+        layout = _RANKS[rank].last if nhwc else _RANKS[rank].first
         x = _numpy(input, "input", nhwc)
         w = _numpy(weight, "weight")
         b = None if bias is None else _numpy(bias, "bias")
@@ -116,7 +129,7 @@ class _ConvFunction(torch.autograd.Function):
                 f"`input` ({input.dtype}), `weight` ({weight.dtype}) and `bias` must have "
                 "the same dtype, as in torch.nn.functional.conv2d"
             )
-        y = forward(x, w, b, stride, padding, dilation, groups, layout=layout)
+        y = _RANKS[rank].forward(x, w, b, stride, padding, dilation, groups, layout=layout)
         ctx.save_for_backward(input, weight)
         ctx.conv = (rank, stride, padding, dilation, groups, nhwc, bias is not None)
         return _tensor(y, nhwc)
@@ -126,8 +139,8 @@ class _ConvFunction(torch.autograd.Function):
     def backward(ctx: Any, grad_output: torch.Tensor):
         input, weight = ctx.saved_tensors
         rank, stride, padding, dilation, groups, nhwc, has_bias = ctx.conv
-        _, input_grad, weight_grad, bias_grad = _RANKS[rank][:4]
-        layout = _RANKS[rank][5 if nhwc else 4]
+        fns = _RANKS[rank]
+        layout = fns.last if nhwc else fns.first
         gy = _numpy(grad_output, "grad_output", nhwc)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
@@ -135,17 +148,17 @@ class _ConvFunction(torch.autograd.Function):
             shape = tuple(input.shape)
             size = shape[:1] + shape[2:] + shape[1:2] if nhwc else shape
             dx = _tensor(
-                input_grad(size, w, gy, stride, padding, dilation, groups, layout=layout), nhwc
+                fns.input_grad(size, w, gy, stride, padding, dilation, groups, layout=layout), nhwc
             )
         if ctx.needs_input_grad[1]:
             x = _numpy(input, "input", nhwc)
             dw = torch.from_numpy(
-                weight_grad(
+                fns.weight_grad(
                     x, tuple(weight.shape), gy, stride, padding, dilation, groups, layout=layout
                 )
             )
         if has_bias and ctx.needs_input_grad[2]:
-            db = torch.from_numpy(bias_grad(gy, layout=layout))
+            db = torch.from_numpy(fns.bias_grad(gy, layout=layout))
         return dx, dw, db, None, None, None, None
 
 
