@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _dispatch
 from ._plan import (
+    ChannelsPlan,
     EmptyPlan,
     MixingPlan,
     Plan,
@@ -315,6 +316,75 @@ def _run_depthwise(
     run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
 
 
+#: Output pixels per register block of ``conv_dwcl_*`` (its template's PB).
+CHANNELS_PIXELS = 4
+
+
+def run_channels(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    out: np.ndarray,
+    geo: ConvGeometry,
+    mode: str,
+    plan: ChannelsPlan,
+    depth: Optional[np.ndarray] = None,
+    dims: Tuple[int, int, int] = (1, 1, 1),
+) -> None:
+    """Depthwise layer (one kernel per channel) of channels-last input, vectorised along
+    the channels (``conv_dwcl_*``).
+
+    ``geo`` is the 2-D geometry of the rows and columns; for a 3-D layer
+    ``dims`` is ``(D, kD, Do)`` and ``depth`` the input depth of each (output
+    depth, tap), -1 in the zero padding.
+    """
+    k = _dispatch.kernels()
+    D, kD, Do = dims
+    if depth is None:
+        depth = np.zeros(1, dtype=np.intp)
+    rowmap = index_map(
+        geo.H, geo.pt, geo.pb, mode, (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    )
+    colmap = index_map(
+        geo.W,
+        geo.pl,
+        geo.pr,
+        mode,
+        (geo.Wo + CHANNELS_PIXELS - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1,
+    )
+    wt = np.ascontiguousarray(w.reshape(geo.C, -1).T)
+    bias = np.empty(0, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    (k.conv_dwcl_f32 if x.dtype == np.float32 else k.conv_dwcl_f64)(
+        x.reshape(-1),
+        wt.reshape(-1),
+        bias,
+        out.reshape(-1),
+        depth,
+        rowmap,
+        colmap,
+        dict(
+            N=geo.N,
+            C=geo.C,
+            D=D,
+            H=geo.H,
+            W=geo.W,
+            kD=kD,
+            kH=geo.kH,
+            kW=geo.kW,
+            sh=geo.sh,
+            sw=geo.sw,
+            dh=geo.dh,
+            dw=geo.dw,
+            pl=geo.pl,
+            Do=Do,
+            Ho=geo.Ho,
+            Wo=geo.Wo,
+            R=plan.rows,
+        ),
+        plan.n_threads,
+    )
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -382,7 +452,9 @@ def conv2d(
     b = None if call.b is None else operand(call.b, dtype)
     direct = result.flags.aligned and result.dtype == dtype
     target = result if direct else np.empty(result.shape, dtype=dtype)
-    if isinstance(plan, PlanesPlan):
+    if isinstance(plan, ChannelsPlan):
+        run_channels(x, w, b, target, geo, call.mode, plan)
+    elif isinstance(plan, PlanesPlan):
         _run_depthwise(x, w, b, target, geo, call.mode, plan)
     elif isinstance(plan, PointwisePlan):
         _run_pointwise(x, w, b, target, geo, plan)

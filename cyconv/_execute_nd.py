@@ -30,13 +30,13 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from . import _backward, _dispatch, _execute
+from . import _backward, _execute
 from ._execute import index_map, operand
 from ._nd import NdCall, NdGeometry
 from ._plan import (
-    ITEMS_PER_THREAD,
     Tiles,
     depthwise_plane,
+    plan_channels,
     plan_conv,
     plan_mixing,
     plan_planes,
@@ -135,7 +135,10 @@ def _planes_3d(
     (D, H, W), (kD, kH, kW), (Do, Ho, Wo) = g.size, g.kernel, g.out
     Og = O // g.groups
     if g.last and Og == 1:
-        return depthwise_channels_last(x, w, b, out, g, mode, nt)
+        cplan = plan_channels(N * Do, Ho, nt)
+        taps = np.ascontiguousarray(_depth_sources(g, mode), dtype=np.intp).reshape(-1)
+        _execute.run_channels(x, w, b, out, g.plane(), mode, cplan, taps, (D, kD, Do))
+        return
     geo2 = g.plane()
     plan = plan_planes(
         depthwise_plane(geo2), N * O * Do, x.dtype.itemsize, Tiles.active(x.dtype), nt
@@ -178,64 +181,6 @@ def _planes_3d(
         0.0,
         plan,
         taps=kD,
-    )
-
-
-#: Output pixels per register block of ``conv_dwcl_*`` (its template's PB).
-DWCL_PIXELS = 4
-
-
-def depthwise_channels_last(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: Optional[np.ndarray],
-    out: np.ndarray,
-    g: NdGeometry,
-    mode: str,
-    nt: int,
-) -> None:
-    """Depthwise layer (one kernel per channel) of channels-last input, vectorised along
-    the channels (``conv_dwcl_*``); ``g`` of rank 2 or 3."""
-    k = _dispatch.kernels()
-    N, C = g.N, g.C
-    if g.rank == 3:
-        (D, H, W), (kD, kH, kW), Do = g.size, g.kernel, g.out[0]
-    else:
-        (H, W), (kH, kW) = g.size, g.kernel
-        D = kD = Do = 1
-    (sh, sw), (dh, dw), (Ho, Wo) = g.stride[-2:], g.dilation[-2:], g.out[-2:]
-    wt = np.ascontiguousarray(w.reshape(C, kD * kH * kW).T)
-    if g.rank == 3:
-        depth = np.ascontiguousarray(_depth_sources(g, mode), dtype=np.intp).reshape(-1)
-    else:
-        depth = np.zeros(1, dtype=np.intp)
-    (pt, pb), (pl, pr) = g.pads[-2:]
-    rowmap = index_map(H, pt, pb, mode, (Ho - 1) * sh + (kH - 1) * dh + 1)
-    colmap = index_map(W, pl, pr, mode, (Wo + DWCL_PIXELS - 1) * sw + (kW - 1) * dw + 1)
-    want = ITEMS_PER_THREAD * nt
-    R = max(1, -(-Ho // -(-want // (N * Do))))
-    bias = np.empty(0, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    geom = dict(
-        N=N,
-        C=C,
-        D=D,
-        H=H,
-        W=W,
-        kD=kD,
-        kH=kH,
-        kW=kW,
-        sh=sh,
-        sw=sw,
-        dh=dh,
-        dw=dw,
-        pl=pl,
-        Do=Do,
-        Ho=Ho,
-        Wo=Wo,
-        R=R,
-    )
-    (k.conv_dwcl_f32 if x.dtype == np.float32 else k.conv_dwcl_f64)(
-        x.reshape(-1), wt.reshape(-1), bias, out.reshape(-1), depth, rowmap, colmap, geom, nt
     )
 
 

@@ -226,6 +226,24 @@ class PlanesPlan:
 
 
 @dataclass(frozen=True)
+class ChannelsPlan:
+    """Depthwise layer of channels-last input (one kernel per channel), vectorised along
+    the channels: ``(image, output depth, row block)`` items."""
+
+    n_threads: int
+    rows: int  # output rows per work item (R)
+
+    family = "channels"
+    path = "channels depthwise"
+
+
+def plan_channels(images: int, Ho: int, nt: int) -> ChannelsPlan:
+    """Rows per item for ``images`` (images x output depths) of ``Ho`` rows."""
+    want = ITEMS_PER_THREAD * nt
+    return ChannelsPlan(nt, max(1, _cdiv(Ho, _cdiv(want, images))))
+
+
+@dataclass(frozen=True)
 class EmptyPlan:
     """Nothing to compute: the output has no elements (a batch or stack of zero)."""
 
@@ -235,7 +253,7 @@ class EmptyPlan:
     path = "empty"
 
 
-Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, EmptyPlan]
+Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, ChannelsPlan, EmptyPlan]
 
 
 # --------------------------------------------------------------------------- channel mixing
@@ -448,6 +466,8 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False) -> Plan:
     itemsize = call.work.itemsize
     tiles = Tiles.active(call.work)
     if geo.C // geo.groups == 1:
+        if geo.nhwc and geo.O == geo.C:
+            return plan_channels(geo.N, geo.Ho, nt)
         return plan_planes(depthwise_plane(geo), geo.N * geo.O, itemsize, tiles, nt)
     if is_pointwise(geo):
         return plan_pointwise(geo, itemsize, tiles, nt)

@@ -951,8 +951,13 @@ _PATH_PROBES = [
         {},
     ),
     (
-        "planes 3x3 scattered",
-        dict(x=(1, 9, 65, 3), w=(3, 1, 3, 3), padding=1, groups=3, layout="NHWC"),
+        "planes 3x3 scattered",  # a channel multiplier: per plane
+        dict(x=(1, 9, 65, 3), w=(6, 1, 3, 3), padding=1, groups=3, layout="NHWC"),
+        {},
+    ),
+    (
+        "channels depthwise",  # one kernel per channel: vectorised along the channels
+        dict(x=(1, 9, 65, 21), w=(21, 1, 3, 3), padding=1, groups=21, layout="NHWC"),
         {},
     ),
 ]

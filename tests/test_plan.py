@@ -29,6 +29,8 @@ def _zeros(*shape, dtype=F32):
         ((2, 16, 20, 20), (16, 1, 3, 3), dict(groups=16, padding=1), "planes"),
         ((2, 16, 20, 20), (48, 1, 5, 5), dict(groups=16), "planes"),  # multiplier 3
         ((1, 20, 20), (1, 1, 3, 3), dict(), "planes"),  # one channel, unbatched
+        ((2, 20, 20, 16), (16, 1, 3, 3), dict(groups=16, layout="NHWC"), "channels"),
+        ((2, 20, 20, 16), (32, 1, 3, 3), dict(groups=16, layout="NHWC"), "planes"),  # x2
         ((0, 16, 20, 20), (32, 16, 3, 3), dict(), "empty"),
     ],
 )
