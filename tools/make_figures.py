@@ -792,8 +792,14 @@ def figure_bench(data: dict, outdir: Path = FIGURES) -> Optional[Path]:
     colors = plt.get_cmap("tab10").colors
     cmap = {s: colors[k % len(colors)] for k, s in enumerate(systems)}
     rows = sum(1 for key in rates if key[0] in layers)
-    fig, ax = plt.subplots(
-        figsize=(10, 2.4 + 0.19 * rows + 0.25 * len(layers)), dpi=80, layout="constrained"
+    fig, (ax, rax) = plt.subplots(
+        1,
+        2,
+        figsize=(12, 2.4 + 0.19 * rows + 0.25 * len(layers)),
+        dpi=80,
+        layout="constrained",
+        sharey=True,
+        gridspec_kw={"width_ratios": [2.3, 1]},
     )
     y = 0.0
     ticks, ticklabels, seen = [], [], set()
@@ -818,9 +824,21 @@ def figure_bench(data: dict, outdir: Path = FIGURES) -> Optional[Path]:
             )
             seen.add(s)
             ax.text(max(v) + 0.01 * top, pos, _num(med), va="center", fontsize=7)
+        # Right: cyconv / the fastest peer, one dot per run (systems timed in the same run).
+        ratios = _ratios(data, name, [s for s in present if not s.startswith("cyconv")])
+        if ratios:
+            rax.plot(ratios, [y] * len(ratios), "o", color=cmap["cyconv"], alpha=0.7, ms=5)
+            rax.plot([_median(ratios)], [y], "|", color="black", ms=14, mew=2)
+            rax.text(max(ratios) + 0.05, y, _num(_median(ratios)), va="center", fontsize=7)
         ticks.append(y)
         ticklabels.append(f"{name}\n({dtypes.get(name, '')})")
         y -= 1.0
+    rax.axvline(1.0, color="black", linewidth=1)
+    rax.set_xlim(0, 1.2 * max([1.0] + [x for line in rax.lines for x in line.get_xdata()]))
+    rax.set_xlabel(
+        "cyconv / fastest peer, same run\n(dot: one run, bar: median;\n> 1: cyconv faster)"
+    )
+    rax.grid(axis="x", alpha=0.3)
     ax.set_yticks(ticks, ticklabels, fontsize=8)
     ax.set_ylim(y + 0.45, 0.55)
     if facts["ceiling"]:
@@ -835,10 +853,10 @@ def figure_bench(data: dict, outdir: Path = FIGURES) -> Optional[Path]:
         top = max(top, ceiling)
     ax.set_xlim(0, top * 1.1)
     ax.set_xlabel(
-        f"GFLOP/s of the median call (linear scale, higher is better): bar = median of "
-        f"{facts['runs']} runs, whisker = lowest to highest run"
+        f"GFLOP/s of the median call (linear scale, higher is better)\nbar: median of "
+        f"{facts['runs']} runs, whisker: lowest to highest run"
     )
-    ax.set_title(
+    fig.suptitle(
         f"python -m cyconv bench, {facts['threads']} threads: {facts['cores']}-core "
         f"{facts['cpu']}, cyconv variant {facts['simd']}, {facts['date']}",
         fontsize=10,
