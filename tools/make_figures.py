@@ -576,7 +576,7 @@ GUIDE_SYSTEMS = [
     ("scipy_loop", "Python loop over SciPy calls (one per channel pair)"),
     ("numpy_im2col", "im2col + matmul (NumPy)"),
     ("scipy_correlate", "FFT (SciPy correlate)"),
-    ("cyconv", "register-tiled direct (cyconv)"),
+    ("cyconv", "direct (cyconv)"),
     ("torch", "PyTorch NCHW"),
     ("torch_cl", "PyTorch channels_last"),
 ]
@@ -697,7 +697,8 @@ def _intro(facts: dict) -> str:
         "run. Every result was checked against a float64 reference before timing. The "
         f"matrix-multiply ceiling (NumPy `a @ b`) was {_cell(facts['ceiling'])} GFLOP/s "
         f"float32; other programs used up to {100 * facts['max_load']:.0f} % of the CPU "
-        "during the runs, so compare systems within a row, not the rows of two machines."
+        "during the runs, so compare the systems of one row rather than numbers from another "
+        "machine or day."
     )
 
 
