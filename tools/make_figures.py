@@ -731,7 +731,7 @@ def bench_blocks(data: dict) -> dict:
         peers = [s for (layer, s) in rates if layer == name and not s.startswith("cyconv")]
         ratios = _ratios(data, name, peers)
         ratio = _cell(ratios) if ratios else "-"
-        title = name if dtypes[name] == "float32" else f"{name} ({dtypes[name]})"
+        title = name if dtypes[name] in ("float32", *name.split()) else f"{name} ({dtypes[name]})"
         readme.append(
             f"| {title} | {_cell(rates.get((name, 'cyconv')))} "
             f"| {_cell(rates.get((name, 'torch')))} | {_cell(rates.get((name, 'torch_cl')))} "
