@@ -80,6 +80,13 @@ html_show_sourcelink = False
 
 #: Pages whose examples need an optional extra: skipped when it is not installed.
 NEEDS = {"dask": "dask.array"}
+#: Optional modules that single examples import: a block with ``>>> import NAME``
+#: is skipped when NAME is not installed (the rest of its page still runs).
+NEEDS_IMPORT = ["torch"]
+
+
+def _missing(module: str) -> bool:
+    return importlib.util.find_spec(module.split(".")[0]) is None
 
 
 class PyconDirective(DoctestDirective):
@@ -88,7 +95,12 @@ class PyconDirective(DoctestDirective):
     def run(self):
         self.name = "doctest"
         needed = NEEDS.get(self.env.docname)
-        if needed and importlib.util.find_spec(needed.split(".")[0]) is None:
+        imports = [
+            name
+            for name in NEEDS_IMPORT
+            if any(line.strip() == f">>> import {name}" for line in self.content)
+        ]
+        if (needed and _missing(needed)) or any(_missing(name) for name in imports):
             self.options["skipif"] = "True"
         return super().run()
 

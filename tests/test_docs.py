@@ -10,13 +10,18 @@ covers the public API, and its examples run.
   with warnings as errors, each public name must be in the built API pages,
   and Sphinx's doctest builder runs every example of the site: the guide's
   ```` ```pycon ```` blocks and the docstring examples of the API pages.
-  These tests are skipped when Sphinx or the extensions are missing.
+  These tests are skipped when Sphinx or the extensions are missing;
+* every benchmark number of the README and the guide is generated from one
+  results file, ``docs/results/bench.json``, by ``tools/make_figures.py``: the
+  committed tables must be what that file gives (no test depends on the speed
+  of the machine it runs on).
 """
 
 from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -34,6 +39,7 @@ PAGES = [
     "conf.py",
     "index.md",
     "guide.md",
+    "results/bench.json",
     "dtypes.md",
     "limits.md",
     "api/index.rst",
@@ -120,6 +126,60 @@ def test_guide_figures_exist():
         text = page.read_text(encoding="utf-8")
         for ref in re.findall(r"\]\((figures/[^)]+\.png)\)", text):
             assert (DOCS / ref).is_file(), f"{page.name} shows {ref}, which does not exist"
+
+
+def _make_figures():
+    """``tools/make_figures.py`` as a module (it imports Matplotlib only to draw)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", ROOT / "tools" / "make_figures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_results_file():
+    mf = _make_figures()
+    data = mf.load_bench(mf.BENCH_RESULTS)
+    assert len(data["runs"]) >= 2, "the spread over runs needs at least two runs"
+    for run in data["runs"]:
+        assert run["machine"]["cpu_model"]
+        assert run["machine"]["cyconv"]["show_config"]["simd"]
+        assert run["date"]
+        assert any(r.get("status") == "ok" for r in run["results"])
+
+
+@pytest.mark.parametrize("name", ["readme", "guide"])
+def test_bench_tables_are_generated_from_the_results_file(name: str):
+    mf = _make_figures()
+    expected = mf.bench_blocks(mf.load_bench(mf.BENCH_RESULTS))[name]
+    path = mf.BENCH_TARGETS[name]
+    assert mf.marked_block(path.read_text(encoding="utf-8"), name) == expected, (
+        f"the benchmark table of {path.name} does not match docs/results/bench.json: "
+        "run python tools/make_figures.py"
+    )
+    facts = mf.bench_facts(mf.load_bench(mf.BENCH_RESULTS))
+    for fact in (facts["cpu"], f"`{facts['simd']}` variant", facts["date"]):
+        assert fact in expected
+
+
+def test_bench_tables_cannot_drift(tmp_path: Path):
+    """Rewriting the tables from the results file is a no-op on the committed text,
+    and replaces a hand-edited number."""
+    mf = _make_figures()
+    data = mf.load_bench(mf.BENCH_RESULTS)
+    targets = {}
+    for name, path in mf.BENCH_TARGETS.items():
+        copy = tmp_path / path.name
+        copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        targets[name] = copy
+    assert mf.write_bench_blocks(data, targets) == []
+    guide = targets["guide"]
+    text = guide.read_text(encoding="utf-8")
+    block = mf.marked_block(text, "guide")
+    guide.write_text(text.replace(block, block.replace("|", "| 999 ", 1)), encoding="utf-8")
+    assert mf.write_bench_blocks(data, targets) == [guide]
+    assert mf.marked_block(guide.read_text(encoding="utf-8"), "guide") == block
 
 
 def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:

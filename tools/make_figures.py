@@ -2,17 +2,23 @@
 
 Usage, from the repository root, with cyconv and Matplotlib installed::
 
-    python tools/make_figures.py                      # every figure
-    python tools/make_figures.py --bench-json results/cyconv_bench.json
-                                                      # also the benchmark chart
+    python tools/make_figures.py            # every figure, and the benchmark tables
+    python tools/make_figures.py --merge-runs r1/cyconv_bench.json r2/cyconv_bench.json ...
+                                            # first make docs/results/bench.json of new runs
+    python tools/make_figures.py --check    # exit 1 if a benchmark table is stale
 
 The figures are written to ``docs/figures/``; the documentation site shows
 them as they are (``python -m sphinx -b html docs docs/_build/html`` does not
 redraw them).
 
-The benchmark chart reads the JSON file written by
-``python -m cyconv bench --output DIR`` (``DIR/cyconv_bench.json``); without
-``--bench-json`` it is skipped.
+Every benchmark number of the documentation comes from one results file,
+``docs/results/bench.json``: the JSON files of several runs of
+``python -m cyconv bench --output DIR`` (``DIR/cyconv_bench.json``), kept whole,
+with the machine, the settings and the date of each. From it this script draws
+``docs/figures/bench.png`` and writes the tables of the README (section
+Performance) and of the guide (section 7) between their ``<!-- bench:NAME -->``
+and ``<!-- /bench:NAME -->`` comments; ``tests/test_docs.py`` checks that the
+committed tables are what the file gives.
 """
 
 from __future__ import annotations
@@ -137,13 +143,13 @@ def figure_sliding_window(outdir: Path = FIGURES) -> Path:
         ax,
         prod,
         10.2,
-        f"x[{i}:{i + kH}, {j}:{j + kW}] * w, elementwise",
+        f"x[{i}:{i + kH}, {j}:{j + kW}] * w, element by element",
         highlight=(0, 0, kH, kW),
         color="#e2f0d9",
     )
     _grid(ax, out, 15.4, "output (2 x 2)", highlight=(i, j, 1, 1), color="#f4cccc", y0=0.5)
-    ax.text(4.8, 1.5, "\u00d7", ha="center", va="center", fontsize=26)
-    ax.text(9.4, 1.5, "=", ha="center", va="center", fontsize=26)
+    ax.text(4.8, 1.5, "and", ha="center", va="center", fontsize=14)
+    ax.text(9.4, 1.5, "\u2192", ha="center", va="center", fontsize=26)
     ax.text(14.5, 1.5, "\u03a3 \u2192", ha="center", va="center", fontsize=22)
     terms = " + ".join(f"({v})" if v < 0 else str(v) for v in prod.ravel())
     ax.text(
@@ -178,6 +184,181 @@ def figure_sliding_window(outdir: Path = FIGURES) -> Path:
     ax.set_aspect("equal")
     ax.axis("off")
     return _save(fig, "sliding_window.png", outdir)
+
+
+def _footprint(padded_shape, k: int, out_pos, out_shape, stride: int = 1, dilation: int = 1):
+    """The input cells output element ``out_pos`` reads, from cyconv's input gradient.
+
+    With all-ones weights, the gradient of ``y[out_pos]`` with respect to the
+    (already padded) input is 1 on the taps of its window and 0 elsewhere.
+    """
+    import numpy as np
+
+    from cyconv import grad
+
+    dy = np.zeros((1, 1) + tuple(out_shape))
+    dy[(0, 0) + tuple(out_pos)] = 1.0
+    ones = np.ones((1, 1, k, k))
+    g = grad.conv2d_input((1, 1) + tuple(padded_shape), ones, dy, stride=stride, dilation=dilation)
+    return g[0, 0] > 0
+
+
+def _geometry_panel(ax, title, size, k, pads, stride=1, dilation=1, picks=((0, 0),)):
+    """One panel of the geometry figure: the padded input with the taps of the windows of
+    ``picks``, and the output grid, its shape from ``cyconv.output_shape``."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    import cyconv
+
+    (pt, pb), (pl, pr) = pads
+    x = (np.arange(size * size).reshape(1, 1, size, size) % 5).astype(np.float64)
+    w = np.ones((1, 1, k, k))
+    shape = cyconv.output_shape(x.shape, w.shape, stride=stride, padding=pads, dilation=dilation)
+    padded = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    # The geometry drawn is cyconv's: padding the input by hand gives the same output.
+    y = cyconv.conv2d(x, w, stride=stride, padding=pads, dilation=dilation)
+    assert np.array_equal(y, cyconv.conv2d(padded, w, stride=stride, dilation=dilation))
+    Hp, Wp = padded.shape[2:]
+    Ho, Wo = shape[2:]
+    colors = ["#1f5fa8", "#c0392b"]
+    fills = ["#cfe2f3", "#f4cccc"]
+    taps = [_footprint((Hp, Wp), k, pos, (Ho, Wo), stride, dilation) for pos in picks]
+    for r in range(Hp):
+        for c in range(Wp):
+            inside = pt <= r < pt + size and pl <= c < pl + size
+            face = "white" if inside else "#e6e6e6"
+            for t, fill in zip(taps, fills):
+                if t[r, c]:
+                    face = fill
+            ax.add_patch(
+                Rectangle(
+                    (c, r),
+                    1,
+                    1,
+                    facecolor=face,
+                    edgecolor="#888888",
+                    linewidth=1,
+                    hatch=None if inside else "//",
+                )
+            )
+            if any(t[r, c] for t in taps):
+                ax.plot(c + 0.5, r + 0.5, "o", color="black", markersize=4)
+    for (i, j), color in zip(picks, colors):
+        r0, c0 = i * stride, j * stride
+        span = dilation * (k - 1) + 1
+        ax.add_patch(Rectangle((c0, r0), span, span, fill=False, edgecolor=color, linewidth=2.5))
+    ax.add_patch(Rectangle((pl, pt), size, size, fill=False, edgecolor="black", linewidth=1.5))
+    x0 = Wp + 1.5
+    for r in range(Ho):
+        for c in range(Wo):
+            face = "white"
+            for (i, j), fill in zip(picks, fills):
+                if (r, c) == (i, j):
+                    face = fill
+            ax.add_patch(
+                Rectangle((x0 + c, r), 1, 1, facecolor=face, edgecolor="#888888", linewidth=1)
+            )
+    ax.text(x0 + Wo / 2, -0.3, f"output {Ho} x {Wo}", ha="center", va="bottom", fontsize=10)
+    ax.text(Wp / 2, -0.3, f"input {size} x {size}, padded", ha="center", va="bottom", fontsize=10)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlim(-0.3, x0 + max(Wo, 4) + 0.3)
+    ax.set_ylim(max(Hp, Ho) + 0.3, -1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def figure_geometry(outdir: Path = FIGURES) -> Path:
+    """Stride, padding (symmetric and the asymmetric "same" of an even kernel) and dilation."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10.5, 9.4), dpi=72, layout="constrained")
+    _geometry_panel(
+        axes[0, 0],
+        "stride 2: 3 x 3 kernel, no padding\nwindows of output (0, 0) and (0, 1), 2 apart",
+        5,
+        3,
+        ((0, 0), (0, 0)),
+        stride=2,
+        picks=((0, 0), (0, 1)),
+    )
+    _geometry_panel(
+        axes[0, 1],
+        "padding=1: 3 x 3 kernel, one ring of zeros\nthe window of output (0, 0)",
+        4,
+        3,
+        ((1, 1), (1, 1)),
+        picks=((0, 0),),
+    )
+    _geometry_panel(
+        axes[1, 0],
+        'padding="same", 2 x 2 kernel: ((0, 1), (0, 1))\n'
+        "the extra row and column after the image; output (3, 3)",
+        4,
+        2,
+        ((0, 1), (0, 1)),
+        picks=((3, 3),),
+    )
+    _geometry_panel(
+        axes[1, 1],
+        "dilation=2: 3 x 3 kernel spans 5 x 5\nthe taps of output (0, 0) and (0, 1)",
+        6,
+        3,
+        ((0, 0), (0, 0)),
+        dilation=2,
+        picks=((0, 0), (0, 1)),
+    )
+    fig.suptitle(
+        "Which input cells an output element reads (dots), drawn from cyconv.grad.conv2d_input; "
+        "gray hatched: padding (zeros)\n"
+        "out = floor((size + pad_before + pad_after - dilation * (k - 1) - 1) / stride) + 1",
+        fontsize=11,
+    )
+    return _save(fig, "geometry.png", outdir)
+
+
+def figure_receptive_field(outdir: Path = FIGURES) -> Path:
+    """The receptive field of one output element after stacked layers, from cyconv.grad."""
+    import numpy as np
+
+    import cyconv
+    from cyconv import grad
+
+    plt = _pyplot()
+    stacks = [
+        ("one 3 x 3 layer", 9, [1]),
+        ("two 3 x 3 layers", 9, [1, 1]),
+        ("three 3 x 3 layers", 9, [1, 1, 1]),
+        ("3 x 3 stride 2, then two 3 x 3", 15, [2, 1, 1]),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 4.2), dpi=72, layout="constrained")
+    w = np.ones((1, 1, 3, 3))
+    for ax, (title, size, strides) in zip(axes, stacks):
+        shapes = [(1, 1, size, size)]
+        for s in strides:
+            shapes.append(cyconv.output_shape(shapes[-1], w.shape, stride=s))
+        dy = np.zeros(shapes[-1])
+        dy[0, 0, shapes[-1][2] // 2, shapes[-1][3] // 2] = 1.0
+        for shape, s in zip(shapes[-2::-1], strides[::-1]):
+            dy = grad.conv2d_input(shape, w, dy, stride=s)
+        g = dy[0, 0]
+        rows = np.flatnonzero(g.any(axis=1))
+        r = rows[-1] - rows[0] + 1
+        ax.imshow(np.where(g > 0, g, np.nan), cmap="Blues", vmin=0, vmax=1.8 * g.max())
+        for (i, j), v in np.ndenumerate(g):
+            if v:
+                ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(np.arange(-0.5, size, 1), [])
+        ax.set_yticks(np.arange(-0.5, size, 1), [])
+        ax.grid(color="#cccccc", linewidth=0.5)
+        ax.tick_params(length=0)
+        ax.set_title(f"{title}\nreceptive field {r} x {r}", fontsize=10)
+    fig.suptitle(
+        "The input pixels that reach the centre output element (all-ones 3 x 3 kernels): "
+        "the number in a cell is how many paths lead there,\n"
+        "from cyconv.grad.conv2d_input applied layer by layer to a one-hot output gradient",
+        fontsize=11,
+    )
+    return _save(fig, "receptive_field.png", outdir)
 
 
 def _photo():
@@ -362,7 +543,7 @@ def figure_layer(outdir: Path = FIGURES) -> Path:
         else:
             v = float(np.percentile(np.abs(y[o]), 99))
             im = ax.imshow(y[o], cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"y[{o}] = \u03a3_c x[c] \u22c6 w[{o}, c]", fontsize=9.5)
+        ax.set_title(f"y[{o}] = sum over c of\nx[c] correlated with w[{o}, c]", fontsize=9.5)
         bare(ax)
         fig.colorbar(
             im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02, aspect=25
@@ -376,79 +557,312 @@ def figure_layer(outdir: Path = FIGURES) -> Path:
     return _save(fig, "layer_rgb.png", outdir)
 
 
-def figure_bench(json_path: Path, outdir: Path = FIGURES) -> Optional[Path]:
-    """GFLOP/s of cyconv and its peers per layer, from ``python -m cyconv bench --output``."""
-    plt = _pyplot()
-    report = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    results = [r for r in report["results"] if r.get("status") == "ok" and "gflops" in r]
-    if not results:
-        print(f"{json_path}: no successful timing, no benchmark chart")
-        return None
-    threads = max(r["threads"] for r in results)
-    results = [r for r in results if r["threads"] == threads]
-    layers = [
-        layer["name"]
-        for layer in report["layers"]
-        if any(r["layer"] == layer["name"] for r in results)
+# --------------------------------------------------------------------------- #
+# Benchmark numbers: one results file, every table and the chart drawn from it
+# --------------------------------------------------------------------------- #
+
+#: The committed results file: ``{"runs": [<cyconv_bench.json>, ...]}``, one entry per run.
+BENCH_RESULTS = DOCS / "results" / "bench.json"
+#: The files whose text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``
+#: is written by :func:`bench_blocks`.
+BENCH_TARGETS = {"readme": ROOT / "README.md", "guide": DOCS / "guide.md"}
+#: The guide's comparison of the methods of its section 5: (layer, description).
+GUIDE_LAYERS = [
+    ("resnet.layer1 3x3", "64->64 3x3 @56"),
+    ("resnet.layer4 3x3", "512->512 3x3 @7"),
+    ("image 1024^2 11x11", "1 channel 1024^2, 11x11"),
+]
+GUIDE_SYSTEMS = [
+    ("scipy_loop", "Python loop over SciPy calls (one per channel pair)"),
+    ("numpy_im2col", "im2col + matmul (NumPy)"),
+    ("scipy_correlate", "FFT (SciPy correlate)"),
+    ("cyconv", "direct (cyconv)"),
+    ("torch", "PyTorch NCHW"),
+    ("torch_cl", "PyTorch channels_last"),
+]
+README_PEERS = ["torch", "torch_cl"]
+
+
+def merge_bench_runs(paths: Sequence[Path], out: Path = BENCH_RESULTS) -> Path:
+    """Write the JSON files of several ``python -m cyconv bench --output`` runs as one file."""
+    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"runs": runs}, indent=1, default=str) + "\n", encoding="utf-8")
+    return out
+
+
+def load_bench(path: Path = BENCH_RESULTS) -> dict:
+    """The results file; a single run's ``cyconv_bench.json`` is read as one run."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data if "runs" in data else {"runs": [data]}
+
+
+def _threads(data: dict) -> int:
+    return max(
+        r["threads"] for run in data["runs"] for r in run["results"] if r.get("status") == "ok"
+    )
+
+
+def bench_rates(data: dict) -> dict:
+    """``{(layer, system): [GFLOP/s of the median call, one per run]}`` at the most threads."""
+    threads = _threads(data)
+    rates: dict = {}
+    for run in data["runs"]:
+        for r in run["results"]:
+            if r.get("status") == "ok" and "gflops" in r and r["threads"] == threads:
+                rates.setdefault((r["layer"], r["system"]), []).append(r["gflops"])
+    return rates
+
+
+def _median(values: Sequence[float]) -> float:
+    v = sorted(values)
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else 0.5 * (v[m - 1] + v[m])
+
+
+def _num(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2g}" if value < 1 else f"{value:.3g}"
+
+
+def _cell(values: Optional[Sequence[float]]) -> str:
+    """``median (min-max)`` over the runs, or ``-`` when not measured."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return _num(values[0])
+    return f"{_num(_median(values))} ({_num(min(values))}-{_num(max(values))})"
+
+
+def _ratios(data: dict, layer: str, peers: Sequence[str]) -> List[float]:
+    """Per run: cyconv / the fastest of ``peers`` on ``layer``."""
+    threads = _threads(data)
+    out = []
+    for run in data["runs"]:
+        recs = {
+            r["system"]: r["gflops"]
+            for r in run["results"]
+            if r["layer"] == layer
+            and r["threads"] == threads
+            and r.get("status") == "ok"
+            and "gflops" in r
+        }
+        best = max((recs[s] for s in peers if s in recs), default=None)
+        if "cyconv" in recs and best:
+            out.append(recs["cyconv"] / best)
+    return out
+
+
+def bench_facts(data: dict) -> dict:
+    """The machine, variant, dates, settings and matmul ceiling, as the text states them."""
+    runs = data["runs"]
+    first = runs[0]
+    machine = first["machine"]
+    threads = _threads(data)
+    config = machine.get("cyconv", {}).get("show_config", {})
+    dates = sorted(run["date"][:10] for run in runs)
+    ceiling = [
+        run["matmul"][str(threads)]["float32"]["gflops"]
+        for run in runs
+        if run.get("matmul", {}).get(str(threads), {}).get("float32")
     ]
-    dtypes = {layer["name"]: layer.get("dtype", "") for layer in report["layers"]}
-    systems: List[str] = []
+    loads = [
+        r["other_load"]
+        for run in runs
+        for r in run["results"]
+        if isinstance(r.get("other_load"), (int, float))
+    ]
+    return {
+        "cpu": machine.get("cpu_model", "?"),
+        "cores": machine.get("logical_cores", "?"),
+        "simd": config.get("simd", "?"),
+        "date": dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}",
+        "runs": len(runs),
+        "threads": threads,
+        "command": first.get("command", "python -m cyconv bench"),
+        "torch": machine.get("versions", {}).get("torch"),
+        "ceiling": ceiling,
+        "max_load": max(loads, default=0.0),
+    }
+
+
+def _intro(facts: dict) -> str:
+    return (
+        f"{facts['runs']} runs of `{facts['command'].split(' --output')[0]}` on "
+        f"{facts['date']}, on a {facts['cores']}-core {facts['cpu']} machine "
+        f"(cyconv's `{facts['simd']}` variant, PyTorch {facts['torch']}), "
+        f"{facts['threads']} threads, float32 unless noted. Each cell: GFLOP/s of the "
+        "median call, the median over the runs and, in brackets, the lowest and highest "
+        "run. Every result was checked against a float64 reference before timing. The "
+        f"matrix-multiply ceiling (NumPy `a @ b`) was {_cell(facts['ceiling'])} GFLOP/s "
+        f"float32; other programs used up to {100 * facts['max_load']:.0f} % of the CPU "
+        "during the runs, so compare the systems of one row rather than numbers from another "
+        "machine or day."
+    )
+
+
+def bench_blocks(data: dict) -> dict:
+    """The Markdown of every generated block: ``{"readme": ..., "guide": ...}``."""
+    rates = bench_rates(data)
+    facts = bench_facts(data)
+    layers = [layer["name"] for layer in data["runs"][0]["layers"]]
+    dtypes = {layer["name"]: layer.get("dtype", "") for layer in data["runs"][0]["layers"]}
     labels = {}
-    for r in results:
-        if r["system"] not in labels:
-            systems.append(r["system"])
-            labels[r["system"]] = r.get("label", r["system"])
-    systems = sorted(systems, key=lambda s: (not s.startswith("cyconv"), systems.index(s)))
+    for run in data["runs"]:
+        for r in run["results"]:
+            labels.setdefault(r["system"], r.get("label", r["system"]))
+
+    readme = [
+        _intro(facts),
+        "",
+        "| layer | cyconv | PyTorch NCHW | PyTorch channels_last | other best peer "
+        "| cyconv / fastest peer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in layers:
+        others = [
+            s
+            for (layer, s) in rates
+            if layer == name and not s.startswith("cyconv") and s not in README_PEERS
+        ]
+        best = max(others, key=lambda s: _median(rates[(name, s)]), default=None)
+        other = f"{labels[best]} {_cell(rates[(name, best)])}" if best else "-"
+        peers = [s for (layer, s) in rates if layer == name and not s.startswith("cyconv")]
+        ratios = _ratios(data, name, peers)
+        ratio = _cell(ratios) if ratios else "-"
+        title = name if dtypes[name] in ("float32", *name.split()) else f"{name} ({dtypes[name]})"
+        readme.append(
+            f"| {title} | {_cell(rates.get((name, 'cyconv')))} "
+            f"| {_cell(rates.get((name, 'torch')))} | {_cell(rates.get((name, 'torch_cl')))} "
+            f"| {other} | {ratio} |"
+        )
+
+    guide = [
+        _intro(facts),
+        "",
+        "| layer | " + " | ".join(label for _, label in GUIDE_SYSTEMS) + " |",
+        "|---|" + "---:|" * len(GUIDE_SYSTEMS),
+    ]
+    for name, title in GUIDE_LAYERS:
+        cells = [_cell(rates.get((name, s))) for s, _ in GUIDE_SYSTEMS]
+        guide.append(f"| {title} | " + " | ".join(cells) + " |")
+    return {"readme": "\n".join(readme), "guide": "\n".join(guide)}
+
+
+def marked_block(text: str, name: str) -> str:
+    """The text between ``<!-- bench:name -->`` and ``<!-- /bench:name -->``, stripped."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    if begin not in text or end not in text:
+        raise ValueError(f"no {begin} ... {end} block")
+    return text[text.index(begin) + len(begin) : text.index(end)].strip()
+
+
+def write_bench_blocks(data: dict, targets: Optional[dict] = None) -> List[Path]:
+    """Replace the generated blocks of the README and the guide; return the files changed."""
+    changed = []
+    for name, block in bench_blocks(data).items():
+        path = (targets or BENCH_TARGETS)[name]
+        text = path.read_text(encoding="utf-8")
+        if marked_block(text, name) != block:
+            begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+            head, tail = text[: text.index(begin)], text[text.index(end) :]
+            path.write_text(f"{head}{begin}\n{block}\n{tail}", encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+def figure_bench(data: dict, outdir: Path = FIGURES) -> Optional[Path]:
+    """GFLOP/s per layer and system, linear scale: the median run and the range over the runs."""
+    plt = _pyplot()
+    rates = bench_rates(data)
+    if not rates:
+        print("no successful timing, no benchmark chart")
+        return None
+    facts = bench_facts(data)
+    layers = [layer["name"] for layer in data["runs"][0]["layers"]]
+    dtypes = {layer["name"]: layer.get("dtype", "") for layer in data["runs"][0]["layers"]}
+    labels: dict = {}
+    order: List[str] = []
+    for run in data["runs"]:
+        for r in run["results"]:
+            if r["system"] not in labels:
+                labels[r["system"]] = r.get("label", r["system"])
+                order.append(r["system"])
+    systems = sorted(order, key=lambda s: (not s.startswith("cyconv"), order.index(s)))
     colors = plt.get_cmap("tab10").colors
     cmap = {s: colors[k % len(colors)] for k, s in enumerate(systems)}
-
-    rows = sum(len({r["system"] for r in results if r["layer"] == name}) for name in layers)
-    fig, ax = plt.subplots(
-        figsize=(10, 2.2 + 0.17 * rows + 0.25 * len(layers)), dpi=80, layout="constrained"
+    rows = sum(1 for key in rates if key[0] in layers)
+    fig, (ax, rax) = plt.subplots(
+        1,
+        2,
+        figsize=(12, 2.4 + 0.19 * rows + 0.25 * len(layers)),
+        dpi=80,
+        layout="constrained",
+        sharey=True,
+        gridspec_kw={"width_ratios": [2.3, 1]},
     )
     y = 0.0
     ticks, ticklabels, seen = [], [], set()
+    top = max(max(v) for v in rates.values())
     for name in layers:
-        recs = {r["system"]: r for r in results if r["layer"] == name}
-        present = [s for s in systems if s in recs]
+        present = [s for s in systems if (name, s) in rates]
+        if not present:
+            continue
         bar_h = 0.8 / len(present)
         for k, s in enumerate(present):
+            v = rates[(name, s)]
+            med = _median(v)
             pos = y + 0.4 - bar_h / 2 - k * bar_h
-            rate = recs[s]["gflops"]
             ax.barh(
                 pos,
-                rate,
+                med,
                 height=0.9 * bar_h,
                 color=cmap[s],
+                xerr=[[med - min(v)], [max(v) - med]],
+                error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
                 label=labels[s] if s not in seen else None,
             )
             seen.add(s)
-            ax.text(rate * 1.05, pos, f"{rate:.3g}", va="center", fontsize=7)
+            ax.text(max(v) + 0.01 * top, pos, _num(med), va="center", fontsize=7)
+        # Right: cyconv / the fastest peer, one dot per run (systems timed in the same run).
+        ratios = _ratios(data, name, [s for s in present if not s.startswith("cyconv")])
+        if ratios:
+            rax.plot(ratios, [y] * len(ratios), "o", color=cmap["cyconv"], alpha=0.7, ms=5)
+            rax.plot([_median(ratios)], [y], "|", color="black", ms=14, mew=2)
+            rax.text(max(ratios) + 0.05, y, _num(_median(ratios)), va="center", fontsize=7)
         ticks.append(y)
         ticklabels.append(f"{name}\n({dtypes.get(name, '')})")
         y -= 1.0
+    rax.axvline(1.0, color="black", linewidth=1)
+    rax.set_xlim(0, 1.2 * max([1.0] + [x for line in rax.lines for x in line.get_xdata()]))
+    rax.set_xlabel(
+        "cyconv / fastest peer, same run\n(dot: one run, bar: median;\n> 1: cyconv faster)"
+    )
+    rax.grid(axis="x", alpha=0.3)
     ax.set_yticks(ticks, ticklabels, fontsize=8)
     ax.set_ylim(y + 0.45, 0.55)
-    ax.set_xscale("log")
-    ceiling = report.get("matmul", {}).get(str(threads), {}).get("float32", {}).get("gflops")
-    if ceiling:
+    if facts["ceiling"]:
+        ceiling = _median(facts["ceiling"])
         ax.axvline(
             ceiling,
             color="black",
             linestyle="--",
             linewidth=1,
-            label=f"float32 matmul ceiling ({ceiling:.3g})",
+            label=f"float32 matmul ceiling ({_num(ceiling)})",
         )
-    top = max([r["gflops"] for r in results] + ([ceiling] if ceiling else []))
-    ax.set_xlim(right=top * 1.8)  # room for the value labels
-    ax.set_xlabel("GFLOP/s of the median call (log scale, higher is better)")
-    machine = report.get("machine", {})
-    ax.set_title(
-        f"python -m cyconv bench, {threads} thread(s): {machine.get('cpu_model', '?')}, "
-        f"{report.get('date', '')[:10]}",
+        top = max(top, ceiling)
+    ax.set_xlim(0, top * 1.1)
+    ax.set_xlabel(
+        f"GFLOP/s of the median call (linear scale, higher is better)\nbar: median of "
+        f"{facts['runs']} runs, whisker: lowest to highest run"
+    )
+    fig.suptitle(
+        f"python -m cyconv bench, {facts['threads']} threads: {facts['cores']}-core "
+        f"{facts['cpu']}, cyconv variant {facts['simd']}, {facts['date']}",
         fontsize=10,
     )
-    ax.grid(axis="x", which="both", alpha=0.3)
+    ax.grid(axis="x", alpha=0.3)
     try:  # below the axes; "outside" needs Matplotlib >= 3.7
         fig.legend(fontsize=8, loc="outside lower center", ncols=4)
     except (ValueError, TypeError):
@@ -462,29 +876,59 @@ def figure_bench(json_path: Path, outdir: Path = FIGURES) -> Optional[Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--merge-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="first write these cyconv_bench.json files (one per run) as docs/results/bench.json",
+    )
+    parser.add_argument(
         "--bench-json",
         type=Path,
-        default=None,
+        default=BENCH_RESULTS,
         metavar="PATH",
-        help="cyconv_bench.json from `python -m cyconv bench --output DIR`",
+        help="the results file of the tables and the chart (default: docs/results/bench.json)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="draw nothing; exit 1 if the README's or the guide's benchmark tables are stale",
     )
     parser.add_argument("--outdir", type=Path, default=FIGURES, help="where the PNG files go")
     args = parser.parse_args(argv)
 
+    if args.merge_runs:
+        print(f"wrote {merge_bench_runs(args.merge_runs, args.bench_json)}")
+    data = load_bench(args.bench_json) if args.bench_json.is_file() else None
+    if args.check:
+        if data is None:
+            print(f"{args.bench_json} does not exist")
+            return 1
+        stale = [
+            str(BENCH_TARGETS[name])
+            for name, block in bench_blocks(data).items()
+            if marked_block(BENCH_TARGETS[name].read_text(encoding="utf-8"), name) != block
+        ]
+        for path in stale:
+            print(f"{path}: the benchmark table is stale (run python tools/make_figures.py)")
+        return 1 if stale else 0
+
     written: List[Path] = [
         figure_sliding_window(args.outdir),
+        figure_geometry(args.outdir),
+        figure_receptive_field(args.outdir),
         figure_filters(args.outdir),
         figure_layer(args.outdir),
     ]
-    if args.bench_json is not None:
-        path = figure_bench(args.bench_json, args.outdir)
+    if data is not None:
+        for path in write_bench_blocks(data):
+            print(f"updated the benchmark table of {path.relative_to(ROOT)}")
+        path = figure_bench(data, args.outdir)
         if path is not None:
             written.append(path)
     else:
-        print(
-            "no --bench-json PATH given: skipping the benchmark chart "
-            "(make one with: python -m cyconv bench --output DIR)"
-        )
+        print(f"{args.bench_json} does not exist: no benchmark chart or tables")
     for path in written:
         size = path.stat().st_size
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
