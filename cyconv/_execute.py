@@ -101,9 +101,10 @@ def pack_weights(
     O, Cg, kH, kW = w.shape
     nob = -(-(O // groups) // block)
     wpack = np.empty(groups * nob * Cg * kH * kW * block, dtype=w.dtype)
-    (k.pack_weights_f32 if w.dtype == np.float32 else k.pack_weights_f64)(
-        w.reshape(-1), wpack, dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW), nt
-    )
+    f32 = w.dtype == np.float32
+    narrow = block != (k.OB_F32 if f32 else k.OB_F64)  # the narrow tile's block
+    name = "pack_weights_" + ("f32" if f32 else "f64") + ("_n" if narrow else "")
+    getattr(k, name)(w.reshape(-1), wpack, dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW), nt)
     return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
 
 
@@ -178,7 +179,8 @@ def run_mixing(
     if table is not None:
         choff = table[0]
         geom.update(table[1], table=True)
-    (k.conv_mix_f32 if x.dtype == np.float32 else k.conv_mix_f64)(
+    name = "conv_mix_" + ("f32" if x.dtype == np.float32 else "f64") + ("_n" if plan.narrow else "")
+    getattr(k, name)(
         x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap, choff, geom, plan.n_threads
     )
 
@@ -461,7 +463,7 @@ def conv2d(
     else:
         weights = None
         if plan.packing == "layer" and packed is not None:
-            key = (_dispatch.active(), dtype.char)
+            key = (_dispatch.active(), dtype.char, plan.block)
             weights = packed.get(key)
             if weights is None:
                 weights = packed[key] = pack_weights(w, b, geo.groups, plan.block, plan.n_threads)

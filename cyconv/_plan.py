@@ -62,6 +62,8 @@ class Tiles(NamedTuple):
     pixels: int  # output pixels per channel-mixing tile
     channels: int  # output channels per channel-mixing tile (the packing block)
     chunk: int  # output pixels per row chunk of the per-channel kernel
+    narrow_pixels: int  # the same for the narrow tile (one vector of output channels)
+    narrow_channels: int
 
     @classmethod
     def active(cls, dtype: np.dtype) -> Tiles:
@@ -69,7 +71,11 @@ class Tiles(NamedTuple):
         k = _dispatch.kernels()
         f32 = np.dtype(dtype) == np.float32
         return cls(
-            k.TILE_PIXELS, k.OB_F32 if f32 else k.OB_F64, k.CHUNK_F32 if f32 else k.CHUNK_F64
+            k.TILE_PIXELS,
+            k.OB_F32 if f32 else k.OB_F64,
+            k.CHUNK_F32 if f32 else k.CHUNK_F64,
+            k.TILE_PIXELS_N,
+            k.OB_F32_N if f32 else k.OB_F64_N,
         )
 
 
@@ -120,6 +126,7 @@ class MixingPlan:
     Wp: int  # padded columns the index map covers
     in_channels: int  # per group (Cg)
     nhwc: bool  # channels-last input and output
+    narrow: bool = False  # the narrow tile (one vector of output channels)
 
     family = "mixing"
 
@@ -131,6 +138,7 @@ class MixingPlan:
             "direct": self.direct,
             "cblocks": self.channel_blocks,
             "nhwc": self.nhwc,
+            "narrow": self.narrow,
         }
         return " ".join(["mix"] + [name for name, on in flags.items() if on])
 
@@ -306,9 +314,12 @@ def uses_packed_weights(geo: ConvGeometry) -> bool:
 def plan_mixing(
     geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int, prepacked: bool
 ) -> MixingPlan:
-    OB = tiles.channels
     Cg = geo.C // geo.groups
     Og = geo.O // geo.groups
+    # Groups of at most one vector of output channels: the narrow tile, whose
+    # lanes are all used (the wide one would leave at least half idle).
+    narrow = Og <= tiles.narrow_channels < tiles.channels
+    OB = tiles.narrow_channels if narrow else tiles.channels
     nob = _cdiv(Og, OB)
     # Input channels per reduction block: one block of packed weights stays in cache.
     CB = max(1, min(Cg, WEIGHT_BLOCK_BYTES // (geo.kH * geo.kW * OB * itemsize)))
@@ -359,7 +370,9 @@ def plan_mixing(
         nt,
     )
     packing = "item" if fused else ("layer" if prepacked else "call")
-    return MixingPlan(nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc)
+    return MixingPlan(
+        nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc, narrow
+    )
 
 
 def plan_pointwise(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> PointwisePlan:

@@ -29,8 +29,10 @@ class Target:
         Width of the GCC vector types the kernels use.
     tiles : dict
         Template parameters: ``RW`` output pixels and ``NV`` vectors of output
-        channels per channel-mixing register tile; ``NC`` vectors per
-        output-row chunk of the per-channel kernel.
+        channels per channel-mixing register tile; ``RWN`` output pixels of
+        the narrow tile (one vector of output channels, for groups of at most
+        one vector's worth of output channels); ``NC`` vectors per output-row
+        chunk of the per-channel kernel.
     cpu_level : str
         ``__builtin_cpu_supports`` level the CPU must report (``""``: any CPU).
     """
@@ -50,7 +52,7 @@ TARGETS: Tuple[Target, ...] = (
         description="AVX-512 F/BW/CD/DQ/VL (x86-64-v4)",
         flags=("-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"),
         vector_bytes=64,
-        tiles={"RW": 7, "NV": 2, "NC": 8},
+        tiles={"RW": 7, "NV": 2, "NC": 8, "RWN": 8},
         cpu_level="x86-64-v4",
     ),
     Target(
@@ -58,7 +60,7 @@ TARGETS: Tuple[Target, ...] = (
         description="AVX2 + FMA (x86-64-v3)",
         flags=("-march=x86-64-v3", "-mtune=generic"),
         vector_bytes=32,
-        tiles={"RW": 6, "NV": 2, "NC": 8},
+        tiles={"RW": 6, "NV": 2, "NC": 8, "RWN": 8},
         cpu_level="x86-64-v3",
     ),
     Target(
@@ -66,7 +68,7 @@ TARGETS: Tuple[Target, ...] = (
         description="the architecture's baseline (x86-64: SSE2)",
         flags=("-march=x86-64", "-mtune=generic"),
         vector_bytes=16,
-        tiles={"RW": 6, "NV": 2, "NC": 8},
+        tiles={"RW": 6, "NV": 2, "NC": 8, "RWN": 8},
         cpu_level="",
     ),
 )
