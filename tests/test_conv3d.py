@@ -66,7 +66,6 @@ def test_padding_forms(dtype, stride, padding, rng):
     [
         (1, 1),
         (((2, 0), (1, 2), (0, 1)), 1),
-        ("same", 1),
         ("same", 2),
         ((2, 1, 0), (2, 1, 2)),
     ],
@@ -113,7 +112,7 @@ def test_depth_padding_larger_than_kernel(dtype, mode, padding, stride, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("dilation", [1, 2, (2, 1, 3)], ids=repr)
+@pytest.mark.parametrize("dilation", [1, (2, 1, 3)], ids=repr)
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("padding", [0, 2, "same"], ids=repr)
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (4, 4, 4)], ids=["dense", "depthwise"])
@@ -201,7 +200,7 @@ def test_simd_variants(variant, dtype, case, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("W", [1, 2, 7, 8, 9, 16, 17, 33])
+@pytest.mark.parametrize("W", [1, 7, 8, 17, 33])
 @pytest.mark.parametrize("cfg", [(3, 17, 1), (5, 5, 5)], ids=["dense", "depthwise"])
 @pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
 def test_tails(dtype, W, cfg, layout, rng):
