@@ -491,6 +491,8 @@ def test_conv1d_layer(dtype, kw, rng):
     assert lay(x, out=out) is out
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(lay(x[0]), want[0])
+    for nt in (1, 2):  # the thread count does not change a bit
+        np.testing.assert_array_equal(cyconv.Conv1d(w0, b0, n_threads=nt, **kw)(x), want)
     assert_conv(want, x, w0, b0, **kw)
 
 

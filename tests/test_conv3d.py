@@ -620,6 +620,8 @@ def test_conv3d_layer(dtype, kw, rng):
     np.testing.assert_array_equal(out, want)
     # unbatched
     np.testing.assert_array_equal(lay(x[0]), want[0])
+    for nt in (1, 2):  # the thread count does not change a bit
+        np.testing.assert_array_equal(cyconv.Conv3d(w0, b0, n_threads=nt, **kw)(x), want)
     assert_conv(got, x, w0, b0, **kw)
 
 
