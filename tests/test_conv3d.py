@@ -358,6 +358,23 @@ def test_output_shape_layout_names():
             cyconv.output_shape((2, 3, 6, 7), (4, 3, 3, 3), layout=bad)
 
 
+def test_output_shape_bad_ranks():
+    # the rank follows the weight: a 4-D input with a 5-D weight is a wrong input
+    with pytest.raises(ValueError, match="`input_shape`"):
+        cyconv.output_shape((2, 3, 5, 6), (4, 3, 3, 3, 3))
+    with pytest.raises(ValueError, match="`input_shape`"):
+        cyconv.output_shape((1, 2, 3, 5, 6, 7), (4, 3, 3, 3, 3))
+    for wshape in [(4, 3), (4, 3, 3, 3, 3, 3)]:
+        with pytest.raises(ValueError, match="`weight_shape`"):
+            cyconv.output_shape((2, 3, 5, 6, 7), wshape)
+    with pytest.raises(ValueError, match="`stride`"):
+        cyconv.output_shape((2, 3, 5, 6, 7), (4, 3, 3, 3, 3), stride=(1, 1))
+    with pytest.raises(ValueError, match="`padding`"):
+        cyconv.output_shape((2, 3, 5, 6, 7), (4, 3, 3, 3, 3), padding=((1, 1), (1, 1)))
+    with pytest.raises(ValueError, match="`input_shape`|`weight_shape`|larger than the padded"):
+        cyconv.output_shape((2, 3, 2, 6, 7), (4, 3, 3, 3, 3))
+
+
 def test_output_shape_transposed_3d():
     # conv_transpose3d of a (1, 16, 4, 7, 7) input with stride 2, padding 1
     got = cyconv.output_shape(
