@@ -137,6 +137,11 @@ def _abs_inner(a, b):
 
 @pytest.mark.parametrize("case", GRID, ids=case_id)
 def test_adjoint_identities(case, rng):
+    assert _adjoint_identities(case, rng) > 0
+
+
+def _adjoint_identities(case, rng):
+    """Check the identities for ``case``; return the magnitude of the sum."""
     x, w, gy = _make(case, np.float64, rng)
     conv, conv_t, g_input, g_weight, g_bias = _fns(_rank(case))
     kw = _conv_kw(case)
@@ -144,7 +149,6 @@ def test_adjoint_identities(case, rng):
     assert y.shape == gy.shape
     lhs = inner(y, gy)
     scale = _abs_inner(conv(np.abs(x), np.abs(w), **kw), gy)
-    assert scale > 0
     dx = g_input(x.shape, w, gy, **kw)
     assert dx.shape == x.shape and dx.dtype == np.float64
     assert abs(lhs - inner(x, dx)) <= 1e-10 * scale, (lhs, inner(x, dx))
@@ -166,6 +170,7 @@ def test_adjoint_identities(case, rng):
     want = gc.sum(axis=tuple(i for i in range(gc.ndim) if i != gc.ndim - rank - 1))
     assert db.shape == (case["O"],)
     np.testing.assert_allclose(db, want, rtol=1e-12, atol=1e-12)
+    return scale
 
 
 @pytest.mark.parametrize("case", GRID[::3], ids=case_id)
@@ -399,3 +404,56 @@ def test_transpose_and_grad_validation():
     with pytest.raises(ValueError, match="`layout`"):
         grad.conv1d_bias(gy1, layout="NHWC")
     np.testing.assert_array_equal(grad.conv1d_bias(gy1, layout="NLC"), np.full(7, 8.0))
+
+
+# --------------------------------------------------------------------------- fuzz
+
+try:
+    import hypothesis
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    hypothesis = None
+
+
+if hypothesis is None:  # pragma: no cover
+
+    @pytest.mark.skip(reason="needs hypothesis")
+    def test_fuzz_adjoint():
+        pass
+
+else:
+
+    @st.composite
+    def _grad_cases(draw):
+        rank = draw(st.sampled_from([1, 3]))
+        g = draw(st.sampled_from([1, 1, 2]))
+        k = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+        d = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+        s = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+        pform = draw(st.sampled_from(["axes", "pairs", "valid", "same"]))
+        if pform == "axes":
+            padding = tuple(draw(st.integers(0, 2)) for _ in range(rank))
+            tot = [2 * p for p in padding]
+        elif pform == "pairs":
+            padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(rank))
+            tot = [a + b for a, b in padding]
+        else:
+            padding, tot = pform, [0] * rank
+        S = []
+        for i in range(rank):
+            lo = 1 if pform == "same" else max(1, d[i] * (k[i] - 1) + 1 - tot[i])
+            S.append(draw(st.integers(lo, lo + (9 if rank == 1 else 3))))
+        return dict(
+            N=draw(st.sampled_from([None, 1, 2])),
+            C=g * draw(st.integers(1, 2)),
+            O=g * draw(st.integers(1, 2)),
+            S=tuple(S), k=k, stride=s, dilation=d, padding=padding, groups=g,
+            layout=LAYOUTS[rank][draw(st.integers(0, 1))],
+            seed=draw(st.integers(0, 2**31)),
+        )  # fmt: skip
+
+    @hypothesis.settings(max_examples=40, deadline=None, derandomize=True)
+    @hypothesis.given(_grad_cases())
+    def test_fuzz_adjoint(case):
+        # (the sum may be 0: outputs that see only padding)
+        _adjoint_identities(case, np.random.default_rng(case.pop("seed")))
