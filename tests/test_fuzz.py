@@ -911,19 +911,21 @@ def test_conv2d_layer_accepts_a_dilation_pair():
 
 #: Shapes for which each targeted family must reach its path (any variant, float32).
 _PATH_PROBES = [
-    ("mix", dict(x=(2, 4, 3, 20), w=(16, 4, 3, 3), padding=1), {}),
-    ("mix direct", dict(x=(2, 4, 5, 20), w=(16, 4, 3, 3), padding=0), {}),
-    ("mix direct", dict(x=(2, 4, 5, 12), w=(16, 4, 1, 1), padding=0), {}),
+    ("mix", dict(x=(2, 4, 3, 20), w=(17, 4, 3, 3), padding=1), {}),
+    ("mix direct", dict(x=(2, 4, 5, 20), w=(17, 4, 3, 3), padding=0), {}),
+    ("mix direct", dict(x=(2, 4, 5, 12), w=(17, 4, 1, 1), padding=0), {}),
     ("pointwise", dict(x=(2, 6, 9, 10), w=(14, 3, 1, 1), groups=2), {}),
-    ("mix direct nhwc", dict(x=(2, 9, 10, 6), w=(15, 6, 1, 1), layout="NHWC"), {}),
+    ("mix direct nhwc", dict(x=(2, 9, 10, 6), w=(17, 6, 1, 1), layout="NHWC"), {}),
     ("mix fused", dict(x=(1, 8, 1, 30), w=(40, 8, 3, 3), padding=1), {}),
     ("mix fused direct", dict(x=(1, 8, 3, 30), w=(40, 8, 3, 3), padding=0), {}),
-    ("mix cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=1), {}),
-    ("mix direct cblocks", dict(x=(2, 520, 4, 5), w=(5, 520, 3, 3), padding=0), {}),
-    ("mix fused cblocks", dict(x=(1, 520, 1, 5), w=(5, 520, 3, 3), padding=1), {}),
-    ("mix nhwc", dict(x=(2, 5, 20, 4), w=(16, 4, 3, 3), padding=1, layout="NHWC"), {}),
+    ("mix cblocks", dict(x=(2, 520, 4, 5), w=(17, 520, 3, 3), padding=1), {}),
+    ("mix cblocks narrow", dict(x=(2, 520, 4, 5), w=(4, 520, 5, 5), padding=2), {}),
+    ("mix direct cblocks narrow", dict(x=(2, 520, 6, 7), w=(4, 520, 5, 5), padding=0), {}),
+    ("mix fused cblocks narrow", dict(x=(1, 520, 1, 5), w=(4, 520, 5, 5), padding=2), {}),
+    ("mix nhwc", dict(x=(2, 5, 20, 4), w=(17, 4, 3, 3), padding=1, layout="NHWC"), {}),
+    ("mix narrow", dict(x=(2, 4, 3, 20), w=(4, 4, 3, 3), padding=1), {}),  # every variant
     (
-        "mix cblocks nhwc",
+        "mix cblocks nhwc narrow",
         dict(x=(2, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2, layout="NHWC"),
         {},
     ),
