@@ -45,6 +45,32 @@ _COMMON_PARAMS = """
 """
 
 
+def _forward(
+    rank: int,
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    layout: str,
+    out: Optional[np.ndarray],
+    n_threads: Optional[int],
+) -> np.ndarray:
+    """Validate, allocate and run a ``conv1d``/``conv3d`` call."""
+    nt = threads(n_threads)
+    call = nd_call(
+        rank, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout
+    )
+    result = result_array(
+        out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
+    )
+    run = _execute_nd.conv1d if rank == 1 else _execute_nd.conv3d
+    return run(call, nt, result)
+
+
 def _doc(text: str) -> str:
     return text.replace("    %(common)s\n", _COMMON_PARAMS.lstrip("\n"))
 
@@ -63,12 +89,20 @@ def conv1d(
     out: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
 ) -> np.ndarray:
-    nt = threads(n_threads)
-    call = nd_call(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
-    result = result_array(
-        out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
+    return _forward(
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+        out,
+        n_threads,
     )
-    return _execute_nd.conv1d(call, nt, result)
 
 
 conv1d.__doc__ = _doc(
@@ -132,12 +166,20 @@ def conv3d(
     out: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
 ) -> np.ndarray:
-    nt = threads(n_threads)
-    call = nd_call(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
-    result = result_array(
-        out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
+    return _forward(
+        3,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+        out,
+        n_threads,
     )
-    return _execute_nd.conv3d(call, nt, result)
 
 
 conv3d.__doc__ = _doc(

@@ -294,24 +294,36 @@ def conv3d(
     return _ConvFunction.apply(input, weight, bias, stride, padding, dilation, groups)
 
 
-class Conv1d(torch.nn.Conv1d):
+class _CyconvForward:
+    """``_conv_forward`` of a ``torch.nn.ConvNd`` subclass through cyconv's ``function``."""
+
+    function: Callable[..., torch.Tensor]
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        conv: Any = self  # a torch.nn.Conv1d/Conv3d: its arguments
+        padding = conv.padding
+        if conv.padding_mode != "zeros":
+            input = torch.nn.functional.pad(
+                input, conv._reversed_padding_repeated_twice, mode=conv.padding_mode
+            )
+            padding = 0
+        return type(self).function(
+            input, weight, bias, conv.stride, padding, conv.dilation, conv.groups
+        )
+
+
+class Conv1d(_CyconvForward, torch.nn.Conv1d):
     """``torch.nn.Conv1d`` whose convolution (forward and backward) is cyconv's.
 
     As :class:`Conv2d`, for signals.
     """
 
-    def _conv_forward(
-        self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
-    ) -> torch.Tensor:
-        if self.padding_mode != "zeros":
-            input = torch.nn.functional.pad(
-                input, self._reversed_padding_repeated_twice, mode=self.padding_mode
-            )
-            return conv1d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return conv1d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+    function = staticmethod(conv1d)
 
 
-class Conv3d(torch.nn.Conv3d):
+class Conv3d(_CyconvForward, torch.nn.Conv3d):
     """``torch.nn.Conv3d`` whose convolution (forward and backward) is cyconv's.
 
     As :class:`Conv2d`, for volumes.
@@ -329,12 +341,4 @@ class Conv3d(torch.nn.Conv3d):
     True
     """
 
-    def _conv_forward(
-        self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
-    ) -> torch.Tensor:
-        if self.padding_mode != "zeros":
-            input = torch.nn.functional.pad(
-                input, self._reversed_padding_repeated_twice, mode=self.padding_mode
-            )
-            return conv3d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return conv3d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+    function = staticmethod(conv3d)

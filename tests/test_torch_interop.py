@@ -194,3 +194,50 @@ def test_numpy_interop_is_zero_copy_for_contiguous_tensors():
     x = torch.randn(1, 2, 5, 5)
     a = ct._numpy(x, "input")
     assert np.shares_memory(a, x.numpy())
+
+
+# --------------------------------------------------------------------------- 1-D and 3-D
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "circular", "replicate"])
+@pytest.mark.parametrize(
+    "cls, ref, shape",
+    [
+        (ct.Conv1d, torch.nn.Conv1d, (2, 3, 17)),
+        (ct.Conv3d, torch.nn.Conv3d, (1, 3, 5, 6, 7)),
+    ],
+    ids=["1d", "3d"],
+)
+def test_nd_modules_match_torch(cls, ref, shape, padding_mode):
+    """Conv1d/Conv3d: PyTorch's modules (same state_dict), forward and backward."""
+    torch.manual_seed(0)
+    mine = cls(3, 4, 3, stride=2, padding=1, padding_mode=padding_mode, dtype=torch.float64)
+    theirs = ref(3, 4, 3, stride=2, padding=1, padding_mode=padding_mode, dtype=torch.float64)
+    theirs.load_state_dict(mine.state_dict())
+    x = torch.randn(*shape, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = mine(xa), theirs(xb)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(ya, yb, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mine.weight.grad, theirs.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mine.bias.grad, theirs.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_conv3d_channels_last_3d_gradcheck():
+    """A channels_last_3d input runs in cyconv's NDHWC layout, gives a channels-last
+    result and passes gradcheck."""
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64)
+    x = x.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    w = torch.randn(4, 3, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    y = ct.conv3d(x, w, b, (1, 2, 1), 1)
+    assert y.is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(y, torch.nn.functional.conv3d(x, w, b, (1, 2, 1), 1))
+    assert torch.autograd.gradcheck(ct.conv3d, (x, w, b, (1, 2, 1), 1))
+    x1 = torch.randn(2, 3, 11, dtype=torch.float64, requires_grad=True)
+    w1 = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ct.conv1d, (x1, w1, None, 2, 1, 2))
