@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from ._plan import (
     plan_mixing,
     plan_planes,
 )
-from ._validate import ConvCall, ConvGeometry
+from ._validate import ConvCall
 
 # --------------------------------------------------------------------------- 1-D
 
@@ -271,7 +271,7 @@ def transposed_3d(
         if nz <= 0:
             continue
         geo2 = g.plane(N=g.N * nz)
-        part = np.empty((g.N * nz,) + _in_plane(geo2), dtype=dtype)
+        part = np.empty(geo2.in_shape, dtype=dtype)
         _backward.transposed(
             _to_batch(y5, g.last, slice(d0, d1)),
             np.ascontiguousarray(w[:, :, kd]),
@@ -286,11 +286,6 @@ def transposed_3d(
         else:
             r5[:, :, zs] += part.reshape((g.N, nz) + part.shape[1:]).transpose(0, 2, 1, 3, 4)
     return result
-
-
-def _in_plane(geo2: ConvGeometry) -> Tuple[int, ...]:
-    """The per-image input shape of a 2-D geometry (channels and pixels in its layout)."""
-    return (geo2.H, geo2.W, geo2.C) if geo2.nhwc else (geo2.C, geo2.H, geo2.W)
 
 
 def weight_grad_3d(
@@ -311,7 +306,3 @@ def weight_grad_3d(
             _to_batch(x5, g.last, zs), _to_batch(y5, g.last, slice(d0, d1)), geo2, dtype, nt
         )
     return dw
-
-
-#: What :func:`_execute.complex_conv` calls for each real product.
-RealConv = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -287,13 +287,8 @@ def transposed(
     g2 = geo.plane()
     y2 = y[..., None, :, :] if geo.last else y[..., None, :]
     w2 = np.asarray(w)[:, :, None, :]
-    _backward.transposed(y2, w2, b, g2, result.reshape(_plane_in_shape(g2)), nt)
+    _backward.transposed(y2, w2, b, g2, result.reshape(g2.in_shape), nt)
     return result
-
-
-def _plane_in_shape(g2: Any) -> tuple:
-    inner = (g2.H, g2.W, g2.C) if g2.nhwc else (g2.C, g2.H, g2.W)
-    return ((g2.N,) if g2.batched else ()) + inner
 
 
 def conv_transpose1d(

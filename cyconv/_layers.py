@@ -16,7 +16,63 @@ from ._validate import conv2d_call, conv2d_layer_weight, result_array
 __all__ = ["Conv1d", "Conv2d", "Conv3d"]
 
 
-class Conv2d:
+class _Layer:
+    """What every layer object keeps: read-only weights and bias, and its arguments."""
+
+    weight: np.ndarray
+    bias: Optional[np.ndarray]
+    stride: Any
+    padding: Any
+    dilation: Any
+    groups: int
+    padding_mode: str
+    layout: str
+    n_threads: Optional[int]
+
+    def _keep(
+        self,
+        w: np.ndarray,
+        b: Optional[np.ndarray],
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: int,
+        padding_mode: str,
+        layout: str,
+        n_threads: Optional[int],
+    ) -> None:
+        w.flags.writeable = False
+        if b is not None:
+            b.flags.writeable = False
+        self.weight, self.bias = w, b
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels the layer expects: ``weight.shape[1] * groups``."""
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: ``weight.shape[0]``."""
+        return self.weight.shape[0]
+
+    @property
+    def kernel_size(self) -> Tuple[int, ...]:
+        """The kernel's size along each spatial axis."""
+        return tuple(self.weight.shape[2:])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(in_channels={self.in_channels}, "
+            f"out_channels={self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride!r}, padding={self.padding!r}, dilation={self.dilation!r}, "
+            f"groups={self.groups}, padding_mode={self.padding_mode!r}, layout={self.layout!r})"
+        )
+
+
+class Conv2d(_Layer):
     """A convolution layer with fixed weights: :func:`conv2d` with the weight
     packing done once.
 
@@ -60,28 +116,8 @@ class Conv2d:
             weight, bias, stride, padding, dilation, groups, padding_mode, layout
         )
         threads(n_threads)
-        w.flags.writeable = False
-        if b is not None:
-            b.flags.writeable = False
-        self.weight, self.bias = w, b
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
+        self._keep(w, b, stride, padding, dilation, groups, padding_mode, layout, n_threads)
         self._packed: Dict[tuple, _execute.Packed] = {}
-
-    @property
-    def in_channels(self) -> int:
-        """Input channels the layer expects: ``weight.shape[1] * groups``."""
-        return self.weight.shape[1] * self.groups
-
-    @property
-    def out_channels(self) -> int:
-        """Output channels: ``weight.shape[0]``."""
-        return self.weight.shape[0]
-
-    @property
-    def kernel_size(self) -> Tuple[int, int]:
-        """``(kH, kW)``."""
-        return tuple(self.weight.shape[2:])
 
     def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply the layer to ``input``; see :func:`conv2d` for shapes and ``out``."""
@@ -106,16 +142,8 @@ class Conv2d:
         plan = plan_conv(call, nt, prepacked=uses_packed_weights(call.geo))
         return _execute.conv2d(call, plan, result, self._packed)
 
-    def __repr__(self) -> str:
-        return (
-            f"Conv2d(in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"kernel_size={self.kernel_size}, stride={self.stride!r}, "
-            f"padding={self.padding!r}, dilation={self.dilation!r}, groups={self.groups}, "
-            f"padding_mode={self.padding_mode!r}, layout={self.layout!r})"
-        )
 
-
-class _ConvNd:
+class _ConvNd(_Layer):
     """A 1-D or 3-D convolution with fixed weights and arguments, checked once."""
 
     _rank = 0
@@ -139,27 +167,7 @@ class _ConvNd:
             self._rank, weight, bias, stride, padding, dilation, groups, padding_mode, layout
         )
         threads(n_threads)
-        w.flags.writeable = False
-        if b is not None:
-            b.flags.writeable = False
-        self.weight, self.bias = w, b
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self.padding_mode, self.layout, self.n_threads = padding_mode, layout, n_threads
-
-    @property
-    def in_channels(self) -> int:
-        """Input channels the layer expects: ``weight.shape[1] * groups``."""
-        return self.weight.shape[1] * self.groups
-
-    @property
-    def out_channels(self) -> int:
-        """Output channels: ``weight.shape[0]``."""
-        return self.weight.shape[0]
-
-    @property
-    def kernel_size(self) -> Tuple[int, ...]:
-        """The kernel's size along each spatial axis."""
-        return tuple(self.weight.shape[2:])
+        self._keep(w, b, stride, padding, dilation, groups, padding_mode, layout, n_threads)
 
     def __call__(self, input: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply the layer to ``input`` (shapes and ``out`` as in the function)."""
@@ -177,14 +185,6 @@ class _ConvNd:
             layout=self.layout,
             out=out,
             n_threads=self.n_threads,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(in_channels={self.in_channels}, "
-            f"out_channels={self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride!r}, padding={self.padding!r}, dilation={self.dilation!r}, "
-            f"groups={self.groups}, padding_mode={self.padding_mode!r}, layout={self.layout!r})"
         )
 
 

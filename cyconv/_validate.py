@@ -80,6 +80,11 @@ class ConvGeometry(NamedTuple):
         spatial = (self.Ho, self.Wo, self.O) if self.nhwc else (self.O, self.Ho, self.Wo)
         return ((self.N,) if self.batched else ()) + spatial
 
+    @property
+    def in_shape(self) -> Tuple[int, ...]:
+        spatial = (self.H, self.W, self.C) if self.nhwc else (self.C, self.H, self.W)
+        return ((self.N,) if self.batched else ()) + spatial
+
 
 def fmt(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
