@@ -47,7 +47,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -57,6 +56,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a source tree: use its cyconv
     sys.path.insert(0, str(ROOT))
+
+from bench_grad import interleaved  # noqa: E402  (this directory: the same interleaved rounds)
 
 import cyconv  # noqa: E402
 from cyconv import _dispatch, testing  # noqa: E402
@@ -88,29 +89,6 @@ CASES: List[Case] = [
 ]
 
 LAYOUTS = {"conv3d": ("NCDHW", "NDHWC"), "conv1d": ("NCL", "NLC")}
-
-
-def interleaved(
-    systems: Dict[str, Callable[[], object]], rounds: int, block_s: float
-) -> Dict[str, List[float]]:
-    """Seconds per call of each system, in ``rounds`` interleaved blocks of about ``block_s``
-    (as ``benchmarks/bench_grad.py``)."""
-    reps = {}
-    for name, fn in systems.items():
-        fn()  # warm up (and fault in the memory)
-        t = time.perf_counter()
-        fn()
-        reps[name] = max(1, int(block_s / max(time.perf_counter() - t, 1e-6)))
-    samples: Dict[str, List[float]] = {name: [] for name in systems}
-    names = list(systems)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            fn = systems[name]
-            for _ in range(reps[name]):
-                t = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - t)
-    return samples
 
 
 def _gmean(values: List[float]) -> float:

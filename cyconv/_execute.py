@@ -17,6 +17,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from . import _dispatch
+from ._nd import NdCall
 from ._plan import (
     ChannelsPlan,
     EmptyPlan,
@@ -434,6 +435,19 @@ def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarra
     return complex_conv(call.x, call.w, call.b, call.work, result, real_conv, bshape)
 
 
+def work_operands(
+    call: Union[ConvCall, NdCall], result: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], np.ndarray]:
+    """``(x, w, b, target)`` of a real call: the operands in the work dtype, and
+    ``result`` itself or (unaligned, float16) a buffer of the work dtype to copy back."""
+    dtype = call.work
+    x = operand(call.x, dtype)
+    w = operand(call.w, dtype)
+    b = None if call.b is None else operand(call.b, dtype)
+    direct = result.flags.aligned and result.dtype == dtype
+    return x, w, b, result if direct else np.empty(result.shape, dtype=dtype)
+
+
 def conv2d(
     call: ConvCall, plan: Plan, result: np.ndarray, packed: Optional[Dict[tuple, Packed]] = None
 ) -> np.ndarray:
@@ -448,12 +462,7 @@ def conv2d(
     if call.dtype.kind == "c":
         return _conv2d_complex(call, plan, result)
     geo = call.geo
-    dtype = call.work
-    x = operand(call.x, dtype)
-    w = operand(call.w, dtype)
-    b = None if call.b is None else operand(call.b, dtype)
-    direct = result.flags.aligned and result.dtype == dtype
-    target = result if direct else np.empty(result.shape, dtype=dtype)
+    x, w, b, target = work_operands(call, result)
     if isinstance(plan, ChannelsPlan):
         run_channels(x, w, b, target, geo, call.mode, plan)
     elif isinstance(plan, PlanesPlan):
@@ -463,7 +472,7 @@ def conv2d(
     else:
         weights = None
         if plan.packing == "layer" and packed is not None:
-            key = (_dispatch.active(), dtype.char, plan.block)
+            key = (_dispatch.active(), x.dtype.char, plan.block)
             weights = packed.get(key)
             if weights is None:
                 weights = packed[key] = pack_weights(w, b, geo.groups, plan.block, plan.n_threads)

@@ -31,7 +31,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _backward, _execute
-from ._execute import index_map, operand
+from ._execute import index_map
 from ._nd import NdCall, NdGeometry
 from ._plan import (
     Tiles,
@@ -186,12 +186,7 @@ def _planes_3d(
 
 def _real_3d(call: NdCall, nt: int, result: np.ndarray) -> np.ndarray:
     g = call.geo
-    dtype = call.work
-    x = operand(call.x, dtype)
-    w = operand(call.w, dtype)
-    b = None if call.b is None else operand(call.b, dtype)
-    direct = result.flags.aligned and result.dtype == dtype
-    target = result if direct else np.empty(result.shape, dtype=dtype)
+    x, w, b, target = _execute.work_operands(call, result)
     if g.C // g.groups == 1:
         _planes_3d(x, w, b, target, g, call.mode, nt)
     else:
