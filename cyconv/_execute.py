@@ -9,6 +9,7 @@ with one struct of geometry, which releases the GIL.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -16,7 +17,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _scratch
 from ._nd import NdCall
 from ._plan import (
     ChannelsPlan,
@@ -26,8 +27,10 @@ from ._plan import (
     PlaneGeometry,
     PlanesPlan,
     PointwisePlan,
+    Tiles,
     plan_conv,
     plan_filter,
+    plan_planes,
 )
 from ._validate import ConvCall, ConvGeometry, FilterCall
 
@@ -94,14 +97,30 @@ def _pack_bias(
     return bpack.reshape(-1)
 
 
+def packed_size(w_shape: Tuple[int, ...], groups: int, block: int) -> int:
+    """Elements of the weights packed by :func:`pack_weights`."""
+    O, Cg, kH, kW = w_shape
+    return groups * -(-(O // groups) // block) * Cg * kH * kW * block
+
+
 def pack_weights(
-    w: np.ndarray, b: Optional[np.ndarray], groups: int, block: int, nt: int
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    groups: int,
+    block: int,
+    nt: int,
+    into: Optional[np.ndarray] = None,
 ) -> Packed:
-    """Weights and bias packed into blocks of ``block`` output channels for the mixing kernel."""
+    """Weights and bias packed into blocks of ``block`` output channels for the mixing kernel.
+
+    ``into`` (:func:`packed_size` elements of the weights' dtype) receives the
+    packed weights; by default a new array.
+    """
     k = _dispatch.kernels()
     O, Cg, kH, kW = w.shape
     nob = -(-(O // groups) // block)
-    wpack = np.empty(groups * nob * Cg * kH * kW * block, dtype=w.dtype)
+    size = packed_size(w.shape, groups, block)
+    wpack = np.empty(size, dtype=w.dtype) if into is None else into
     f32 = w.dtype == np.float32
     narrow = block != (k.OB_F32 if f32 else k.OB_F64)  # the narrow tile's block
     name = "pack_weights_" + ("f32" if f32 else "f64") + ("_n" if narrow else "")
@@ -162,17 +181,6 @@ def run_mixing(
     offsets and the ``MixGeom`` fields ``Do``, ``isn``, ``ish``, ``isw``, ``run``.
     """
     k = _dispatch.kernels()
-    if plan.fused:
-        wk, bpack = (
-            w.reshape(-1),
-            _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block, x.dtype),
-        )
-    else:
-        wk, bpack = (
-            packed
-            if packed is not None
-            else pack_weights(w, b, geo.groups, plan.block, plan.n_threads)
-        )
     rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
     colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
     geom = _mix_geometry(geo, plan)
@@ -181,9 +189,18 @@ def run_mixing(
         choff = table[0]
         geom.update(table[1], table=True)
     name = "conv_mix_" + ("f32" if x.dtype == np.float32 else "f64") + ("_n" if plan.narrow else "")
-    getattr(k, name)(
-        x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap, choff, geom, plan.n_threads
-    )
+    # the packed weights of this call only: in reused scratch memory (no page faults)
+    own = not plan.fused and packed is None
+    size = packed_size(w.shape, geo.groups, plan.block) if own else 0
+    with _scratch.scratch(size, w.dtype) if own else contextlib.nullcontext() as into:
+        if plan.fused:
+            bias = _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block, x.dtype)
+            wk, bpack = w.reshape(-1), bias
+        else:
+            wk, bpack = packed or pack_weights(w, b, geo.groups, plan.block, plan.n_threads, into)
+        getattr(k, name)(
+            x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap, choff, geom, plan.n_threads
+        )
 
 
 def _run_pointwise(
@@ -397,7 +414,7 @@ def complex_conv(
     b: Optional[np.ndarray],
     work: np.dtype,
     result: np.ndarray,
-    real_conv: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    real_conv: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     bshape: Tuple[int, ...],
 ) -> np.ndarray:
     """Complex convolution (PyTorch's: no conjugation) from three real ones, ``real_conv``.
@@ -407,17 +424,23 @@ def complex_conv(
     the real part is ``k1 - k3 = conv(xr, wr) - conv(xi, wi)`` and the imaginary
     part ``k1 + k2 = conv(xr, wi) + conv(xi, wr)``. Every padding mode is linear
     in ``x``, so the parts pad independently; the bias (shaped ``bshape``) is
-    added at the end.
+    added at the end. ``real_conv(x, w, out)`` writes into ``out``; the three
+    inputs, weights and results each share one allocation.
     """
-    xr = np.ascontiguousarray(x.real, dtype=work)
-    xi = np.ascontiguousarray(x.imag, dtype=work) if np.iscomplexobj(x) else np.zeros_like(xr)
-    wr = np.ascontiguousarray(w.real, dtype=work)
-    wi = np.ascontiguousarray(w.imag, dtype=work) if np.iscomplexobj(w) else np.zeros_like(wr)
-    k1 = real_conv(xr + xi, wr)
-    k2 = real_conv(xr, wi - wr)
-    k3 = real_conv(xi, wr + wi)
-    np.subtract(k1, k3, out=result.real)
-    np.add(k1, k2, out=result.imag)
+    with contextlib.ExitStack() as stack:
+        xs = stack.enter_context(_scratch.scratch((3,) + x.shape, work))  # xr + xi, xr, xi
+        ws = stack.enter_context(_scratch.scratch((3,) + w.shape, work))  # wr, wi - wr, wr + wi
+        ks = stack.enter_context(_scratch.scratch((3,) + result.shape, work))
+        for a, parts, (re, im) in ((x, xs, (1, 2)), (w, ws, (0, 2))):
+            parts[re] = a.real
+            parts[im] = a.imag if np.iscomplexobj(a) else 0
+        np.add(xs[1], xs[2], out=xs[0])
+        np.subtract(ws[2], ws[0], out=ws[1])
+        np.add(ws[2], ws[0], out=ws[2])
+        for i in range(3):
+            real_conv(xs[i], ws[i], ks[i])
+        np.subtract(ks[0], ks[2], out=result.real)
+        np.add(ks[0], ks[1], out=result.imag)
     if b is not None:
         result += b.astype(result.dtype).reshape(bshape)
     return result
@@ -426,9 +449,8 @@ def complex_conv(
 def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarray:
     """Complex ``conv2d`` as three real ones (:func:`complex_conv`)."""
 
-    def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
+    def real_conv(xp: np.ndarray, wp: np.ndarray, out: np.ndarray) -> np.ndarray:
         sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=call.work)
-        out = np.empty(call.geo.out_shape, dtype=call.work)
         return conv2d(sub, plan_conv(sub, plan.n_threads), out)
 
     bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
@@ -483,11 +505,17 @@ def conv2d(
 
 
 def _correlate_real(
-    call: FilterCall, a: np.ndarray, k: np.ndarray, fill: float, nt: int
+    call: FilterCall,
+    a: np.ndarray,
+    k: np.ndarray,
+    fill: float,
+    nt: int,
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Real cross-correlation of ``a`` with ``k`` (one float dtype) by the planes kernel.
 
     The leading axes of ``a`` and ``k`` broadcast; the geometry is ``call``'s.
+    ``out`` (C-contiguous, of the result's shape and dtype) receives the result.
     """
     dtype = a.dtype
     lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
@@ -496,7 +524,7 @@ def _correlate_real(
     )
     g = sub.geo
     plan = plan_filter(sub, nt)
-    result = np.empty(g.out_shape, dtype=dtype)
+    result = np.empty(g.out_shape, dtype=dtype) if out is None else out
     if isinstance(plan, EmptyPlan):
         return result
     a = operand(a, dtype)
@@ -564,12 +592,113 @@ def _correlate_int(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) -> n
         acc = np.dtype(np.uint64 if dt.kind == "u" else np.int64)
         return _correlate_taps(call, a, k, acc).astype(dt, copy=False)
     work = np.dtype(np.float32 if bound < 2.0**24 else np.float64)
-    r = _correlate_real(call, a.astype(work), k.astype(work), float(call.fillvalue), nt)
-    if dt.kind == "b":  # pragma: no cover - bool results are int64 (filter_dtype)
-        return r != 0
-    if bound <= np.iinfo(dt).max:
-        return r.astype(dt)
-    return r.astype(np.int64).astype(dt)  # exact in int64, then modulo 2**bits
+    g = call.geo
+    lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    # the float copy of the image and the float result: scratch memory
+    with _scratch.scratch(a.shape, work) as af, _scratch.scratch(lead + (g.Ho, g.Wo), work) as r:
+        np.copyto(af, a, casting="unsafe")
+        _correlate_real(call, af, k.astype(work), float(call.fillvalue), nt, out=r)
+        if dt.kind == "b":  # pragma: no cover - bool results are int64 (filter_dtype)
+            return r != 0
+        if bound <= np.iinfo(dt).max:
+            return r.astype(dt)
+        # exact in a 32-bit (float32 sums are below 2**24) or 64-bit integer, then modulo 2**bits
+        return _wrap_cast(r, dt, np.dtype(np.int32 if work == np.float32 else np.int64))
+
+
+#: Elements cast at a time by :func:`_wrap_cast` (its buffer stays in the L2 cache).
+_CAST_BLOCK = 1 << 15
+
+
+def _wrap_cast(r: np.ndarray, dt: np.dtype, wide: np.dtype) -> np.ndarray:
+    """Integer-valued floats ``r`` (exact in ``wide``) cast modulo ``2**bits`` to ``dt``.
+
+    A float cast straight to a narrower integer is undefined where the value
+    does not fit; through ``wide`` it is exact and the integer cast wraps as
+    C does. The cast runs in blocks through one small buffer of ``wide``, so
+    that no full-size intermediate is allocated.
+    """
+    result = np.empty(r.shape, dtype=dt)
+    src = r.reshape(-1)
+    dst = result.reshape(-1)
+    with _scratch.scratch(min(_CAST_BLOCK, src.size), wide) as buf:
+        for i in range(0, src.size, _CAST_BLOCK):
+            j = min(i + _CAST_BLOCK, src.size)
+            part = buf[: j - i]
+            np.copyto(part, src[i:j], casting="unsafe")
+            np.copyto(dst[i:j], part, casting="unsafe")
+    return result
+
+
+def _correlate_interleaved(
+    call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int
+) -> Optional[np.ndarray]:
+    """Complex correlation read from and written to the complex arrays in place.
+
+    A complex array is a real one with the real and imaginary parts
+    interleaved, so each part is a plane of column stride 2 for the planes
+    kernel: the real part of the result sums ``ar * kr`` and ``ai * (-ki)``,
+    the imaginary part ``ar * ki`` and ``ai * kr`` (two taps per output
+    plane; one for a real image), and the kernel stores them into the
+    result's parts directly. No part is copied out and no partial result is
+    allocated. ``None`` where this does not apply: the kernel pads every
+    plane with one value, so a nonzero fill value of a complex image (its
+    parts pad with its two parts) goes the other way.
+    """
+    work = call.work
+    fill = complex(call.fillvalue)
+    cplx = np.iscomplexobj(a)
+    if call.boundary == "constant" and (fill.imag != 0 or (cplx and fill.real != 0)):
+        return None
+    g = call.geo
+    planes = math.prod(g.lead)
+    if planes == 0 or 0 in (g.H, g.W, g.kH, g.kW, g.Ho, g.Wo):
+        return None
+    a = operand(a, call.dtype if cplx else work)
+    nlead = len(g.lead)
+    k = k.reshape((1,) * (nlead - (k.ndim - 2)) + k.shape)
+    # per kernel plane: kr, ki, -ki
+    kk = np.empty(k.shape[:-2] + (3,) + k.shape[-2:], dtype=work)
+    kk[..., 0, :, :] = k.real
+    kk[..., 1, :, :] = k.imag
+    np.negative(kk[..., 1, :, :], out=kk[..., 2, :, :])
+    result = np.empty(g.out_shape, dtype=call.dtype)
+    parts = 2 if cplx else 1
+    khw = g.kH * g.kW
+    ia = np.broadcast_to(
+        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead
+    ).ravel() * (parts * g.H * g.W)
+    ik = np.broadcast_to(
+        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
+    ).ravel() * (3 * khw)
+    if cplx:  # output (p, re): ar*kr + ai*(-ki); (p, im): ar*ki + ai*kr
+        in_off = np.stack([ia, ia + 1, ia, ia + 1], axis=1).reshape(-1)
+        k_off = np.stack([ik, ik + 2 * khw, ik + khw, ik], axis=1).reshape(-1)
+    else:  # a real image: (p, re): ar*kr; (p, im): ar*ki
+        in_off = np.stack([ia, ia], axis=1).reshape(-1)
+        k_off = np.stack([ik, ik + khw], axis=1).reshape(-1)
+    out_off = np.arange(2 * planes, dtype=np.intp) // 2 * (2 * g.Ho * g.Wo) + np.tile(
+        np.arange(2, dtype=np.intp), planes
+    )
+    plane = PlaneGeometry(
+        g.H, g.W, parts * g.W, parts, 2 * g.Wo, 2,
+        g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo,
+    )  # fmt: skip
+    plan = plan_planes(plane, 2 * planes, work.itemsize, Tiles.active(work), nt)
+    run_planes(
+        a.view(work).reshape(-1),
+        kk,
+        np.empty(0, work),
+        result.view(work).reshape(-1),
+        np.ascontiguousarray(in_off),
+        np.ascontiguousarray(k_off),
+        out_off,
+        call.boundary,
+        fill.real,
+        plan,
+        taps=parts,
+    )
+    return result
 
 
 def _correlate_complex(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) -> np.ndarray:
@@ -580,6 +709,9 @@ def _correlate_complex(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) 
     in one kernel call. The fill value's real and imaginary parts pad the
     image's real and imaginary parts.
     """
+    fast = _correlate_interleaved(call, a, k, nt)
+    if fast is not None:
+        return fast
     work = call.work
     fill = complex(call.fillvalue)
     nlead = len(call.geo.lead)

@@ -206,9 +206,9 @@ def conv3d(call: NdCall, nt: int, result: np.ndarray) -> np.ndarray:
         return result
     if call.dtype.kind == "c":
 
-        def real_conv(xp: np.ndarray, wp: np.ndarray) -> np.ndarray:
+        def real_conv(xp: np.ndarray, wp: np.ndarray, out: np.ndarray) -> np.ndarray:
             sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=call.work)
-            return _real_3d(sub, nt, np.empty(call.geo.out_shape, dtype=call.work))
+            return _real_3d(sub, nt, out)
 
         bshape = (-1,) if call.geo.last else (-1, 1, 1, 1)
         return _execute.complex_conv(call.x, call.w, call.b, call.work, result, real_conv, bshape)

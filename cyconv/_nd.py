@@ -415,7 +415,9 @@ def transpose_nd(
     geo = nd_geometry(
         rank, fwd_in, (Cin, wshape[1]) + kernel, strides, pads, dils, groups, layout, names
     )
-    return geo._replace(batched=batched)
+    # the input's own sizes: with output_padding >= stride the forward
+    # convolution of the result would have one more output along that axis
+    return geo._replace(batched=batched, out=tuple(size))
 
 
 def grad_call(

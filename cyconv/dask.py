@@ -1,12 +1,13 @@
-"""cyconv on Dask arrays: ``conv2d``, ``correlate2d`` and ``convolve2d`` beyond memory.
+"""cyconv on Dask arrays: the convolutions and filters beyond memory.
 
-The functions take a :class:`dask.array.Array` (weights and kernels are NumPy
-arrays), accept the arguments of the in-memory functions of the same names and
-return a lazy :class:`dask.array.Array` equal to what the in-memory function
-returns for the whole array; nothing is computed on call. Each output block is
-computed by the in-memory function (:func:`cyconv.conv2d`,
-:func:`cyconv.correlate2d`, :func:`cyconv.convolve2d`) on the input rows and
-columns its outputs read, and nothing else:
+``conv1d``, ``conv2d``, ``conv3d``, ``conv_transpose1d/2d/3d``,
+``correlate2d`` and ``convolve2d`` take a :class:`dask.array.Array` (weights
+and kernels are NumPy arrays), accept the arguments of the in-memory functions
+of the same names and return a lazy :class:`dask.array.Array` equal to what
+the in-memory function returns for the whole array; nothing is computed on
+call. Each output block is computed by the in-memory function on the input
+its outputs read, and nothing else (the transposed convolutions: see
+:func:`conv_transpose2d`):
 
 * **Halos of exactly the receptive field.** Output block ``j`` along a spatial
   axis holds the outputs ``i`` whose anchor ``i * stride`` falls in input chunk
@@ -64,12 +65,25 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from numpy.typing import ArrayLike
 
-from . import _functions
+from . import _functions, _functions_nd, _transpose
 from ._args import IntOrPair, PaddingSpec, cpu_count, resolve_threads
+from ._backward_validate import real_dtype, transpose_call
 from ._execute import index_map
-from ._validate import conv2d_call, filter2d_call, filter_axes
+from ._nd import NdGeometry, nd_call, transpose_nd
+from ._validate import check_bias, conv2d_call, conv2d_operands, filter2d_call, filter_axes
 
-__all__ = ["STRIP_BYTES", "conv2d", "convolve2d", "correlate2d", "threads_per_task"]
+__all__ = [
+    "STRIP_BYTES",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "convolve2d",
+    "correlate2d",
+    "threads_per_task",
+]
 
 #: Input bytes (in the compute dtype) of one strip of rows that a task hands to
 #: the in-memory function at a time; a strip is never shorter than needed to
@@ -453,8 +467,9 @@ def _filter_compute(
 
 
 def _conv_compute(
-    stride: Tuple[int, int],
-    dilation: Tuple[int, int],
+    fn: Callable[..., np.ndarray],
+    stride: Tuple[int, ...],
+    dilation: Tuple[int, ...],
     groups: int,
     layout: str,
     region: np.ndarray,
@@ -464,10 +479,10 @@ def _conv_compute(
     n_threads: int,
     out: Optional[np.ndarray],
 ) -> np.ndarray:
-    """conv2d of ``region`` without padding; into ``out`` (a strip of the result) if given."""
+    """``fn`` (conv1d/2d/3d) of ``region`` without padding; into ``out`` (a strip) if given."""
 
     def conv(x: np.ndarray, into: Optional[np.ndarray]) -> np.ndarray:
-        return _functions.conv2d(
+        return fn(
             x,
             weight,
             bias,
@@ -484,11 +499,45 @@ def _conv_compute(
         return conv(region, None)
     if out.flags.c_contiguous:
         return conv(region, out)
-    if layout == "NHWC":  # batched: each image's strip is contiguous
+    if layout.endswith("C"):  # channels last, batched: each image's strip is contiguous
         for n in range(out.shape[0]):
             conv(region[n : n + 1], out[n : n + 1])
         return out
-    out[...] = conv(region, None)  # NCHW: the output channels split each strip
+    out[...] = conv(region, None)  # channels first: the output channels split each strip
+    return out
+
+
+def _transpose_compute(
+    fn: Callable[..., np.ndarray],
+    stride: Tuple[int, ...],
+    dilation: Tuple[int, ...],
+    groups: int,
+    layout: str,
+    pads: Tuple[Tuple[int, int], ...],
+    output_padding: Tuple[int, ...],
+    region: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    *,
+    n_threads: int,
+    out: Optional[np.ndarray],
+) -> np.ndarray:
+    """``fn`` (conv_transpose1d/2d/3d) of ``region``, cropped to one output block."""
+    result = fn(
+        region,
+        weight,
+        bias,
+        stride,
+        pads,
+        output_padding,
+        groups,
+        dilation,
+        layout=layout,
+        n_threads=n_threads,
+    )
+    if out is None:
+        return result
+    out[...] = result
     return out
 
 
@@ -710,37 +759,218 @@ def conv2d(
         layout,
     )
     g = call.geo
-    ch_axis = x.ndim - 1 if g.nhwc else x.ndim - 3
-    h_axis = x.ndim - 3 if g.nhwc else x.ndim - 2
-    w_axis = h_axis + 1
-    Cg, Og = g.C // g.groups, g.O // g.groups
+    geo = NdGeometry(
+        2,
+        g.batched,
+        g.nhwc,
+        g.N,
+        g.C,
+        g.O,
+        g.groups,
+        (g.H, g.W),
+        (g.kH, g.kW),
+        (g.sh, g.sw),
+        (g.dh, g.dw),
+        ((g.pt, g.pb), (g.pl, g.pr)),
+        (g.Ho, g.Wo),
+    )
+    return _conv(x, call.w, call.b, call.dtype, geo, call.mode, n_threads, nt)
+
+
+_LAYOUTS = {1: ("NCL", "NLC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+_FORWARD: Dict[int, Callable[..., np.ndarray]] = {
+    1: _functions_nd.conv1d,
+    2: _functions.conv2d,
+    3: _functions_nd.conv3d,
+}
+_TRANSPOSED: Dict[int, Callable[..., np.ndarray]] = {
+    1: _functions_nd.conv_transpose1d,
+    2: _transpose.conv_transpose2d,
+    3: _functions_nd.conv_transpose3d,
+}
+
+
+def _layout_axes(ndim: int, rank: int, last: bool) -> Tuple[int, List[int]]:
+    """The channel axis and the spatial axes of an input of ``ndim`` dimensions."""
+    if last:
+        return ndim - 1, list(range(ndim - 1 - rank, ndim - 1))
+    return ndim - 1 - rank, list(range(ndim - rank, ndim))
+
+
+def _conv(
+    x: da.Array,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    dtype: np.dtype,
+    geo: NdGeometry,
+    mode: str,
+    n_threads: Optional[int],
+    nt: Optional[int],
+) -> da.Array:
+    """The graph of a validated convolution of any rank (``geo``), padding ``mode``."""
+    rank = geo.rank
+    ch_axis, spatial = _layout_axes(x.ndim, rank, geo.last)
+    Cg, Og = geo.C // geo.groups, geo.O // geo.groups
     group_blocks = _group_blocks(x.chunks[ch_axis], Cg, Og)
     axes: List[List[AxisBlock]] = [[] for _ in range(x.ndim)]
-    if g.batched:
+    if geo.batched:
         axes[0] = _kept_blocks(x.chunks[0])
-    axes[ch_axis] = [b for _, _, b in group_blocks]
-    span_h, span_w = g.dh * (g.kH - 1) + 1, g.dw * (g.kW - 1) + 1
-    axes[h_axis] = _spatial_blocks(x.chunks[h_axis], g.H, g.Ho, g.sh, span_h, g.pt, g.pb, call.mode)
-    axes[w_axis] = _spatial_blocks(x.chunks[w_axis], g.W, g.Wo, g.sw, span_w, g.pl, g.pr, call.mode)
+    axes[ch_axis] = [blk for _, _, blk in group_blocks]
+    for a, axis in enumerate(spatial):
+        span = geo.dilation[a] * (geo.kernel[a] - 1) + 1
+        axes[axis] = _spatial_blocks(
+            x.chunks[axis], geo.size[a], geo.out[a], geo.stride[a], span, *geo.pads[a], mode
+        )
     weights = [
-        (call.w[g0 * Og : g1 * Og], None if call.b is None else call.b[g0 * Og : g1 * Og])
+        (w[g0 * Og : g1 * Og], None if b is None else b[g0 * Og : g1 * Og])
         for g0, g1, _ in group_blocks
     ]
+    layout = _LAYOUTS[rank][geo.last]
+    fn = _FORWARD[rank]
     computes = [
-        _Partial(_conv_compute, (g.sh, g.sw), (g.dh, g.dw), g1 - g0, "NHWC" if g.nhwc else "NCHW")
+        _Partial(_conv_compute, fn, geo.stride, geo.dilation, g1 - g0, layout)
         for g0, g1, _ in group_blocks
     ]
-    name = "cyconv-conv2d-" + tokenize(
-        x.name, call.w, call.b, g, call.mode, str(call.dtype), n_threads
+    name = f"cyconv-conv{rank}d-" + tokenize(x.name, w, b, geo, mode, str(dtype), n_threads)
+    return _build(
+        name,
+        x,
+        axes,
+        spatial[0],
+        dtype,
+        0.0,
+        lambda index: computes[index[ch_axis]],
+        lambda index: list(weights[index[ch_axis]]),
+        nt,
+    )
+
+
+def _transposed_blocks(
+    chunks: Sequence[int], n: int, out: int, stride: int, dilation: int, k: int, before: int
+) -> List[Tuple[AxisBlock, Tuple[int, int], int]]:
+    """Output blocks of a transposed convolution along one axis, gathered from the input side.
+
+    Output ``o`` receives input ``i`` through tap ``t`` where ``i * stride -
+    before + t * dilation = o``. Block ``j`` holds the outputs from the one
+    that the first input of chunk ``j`` reaches through the middle tap
+    (``start * stride - before + reach // 2``) up to the next block; it reads
+    every input that reaches it (positions outside
+    the input are zeros) and is the transposed convolution of them with the
+    local padding ``(lo, hi)`` and output padding ``op`` that crop it exactly.
+    Returns ``(block, (lo, hi), op)`` per block.
+    """
+    starts = _starts(chunks)
+    reach = dilation * (k - 1)
+    inner = [min(max(int(c) * stride - before + reach // 2, 0), out) for c in starts[1:-1]]
+    bounds = [0] + inner + [out]
+    blocks = []
+    for o0, o1 in zip(bounds[:-1], bounds[1:]):
+        if o1 <= o0:
+            continue
+        i0 = (o0 + before - reach) // stride
+        i1 = (o1 - 1 + before) // stride + 1
+        lo = before + o0 - i0 * stride
+        hi = (i1 - i0 - 1) * stride + reach + 1 - lo - (o1 - o0)
+        op = max(-hi, 0)  # under stride - reach - 1: outputs no input reaches
+        idx = np.arange(i0, i1, dtype=np.intp)
+        m = np.where((idx >= 0) & (idx < n), idx, -1)
+        block = AxisBlock(o1 - o0, len(m), _runs(m, starts), bool((m < 0).any()), 0, 0)
+        blocks.append((block, (lo, max(hi, 0)), op))
+    return blocks
+
+
+def _transposed(
+    rank: int,
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike],
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+    layout: str,
+    out: None,
+    n_threads: Optional[int],
+) -> da.Array:
+    _check_out(out)
+    nt = _check_threads(n_threads)
+    x = _dask_input(input, "input")
+    stand_in = _stand_in(x)
+    weight, bias = _in_memory(weight, "weight"), _in_memory(bias, "bias")
+    if rank == 2:  # the in-memory function's checks and messages
+        call = transpose_call(
+            stand_in, weight, bias, stride, padding, output_padding, groups, dilation, layout
+        )
+        w, b, dtype = call.w, call.b, call.dtype
+        assert w is not None
+    else:
+        _, w, b, _ = conv2d_operands(weight, bias, stand_in)
+        dtype = real_dtype(*_functions_nd.operands(stand_in, w, b, "input"))
+    geo = transpose_nd(
+        rank, x.shape, w.shape, stride, padding, output_padding, groups, dilation, layout
+    )
+    check_bias(b, geo.C)
+    w = w.astype(dtype, copy=False)
+    b = None if b is None else b.astype(dtype, copy=False)
+    # ``geo`` is the forward convolution this transposes: its input is the result
+    ch_axis, spatial = _layout_axes(x.ndim, rank, geo.last)
+    Cin, Cout = geo.O, geo.C
+    Cg, Og = Cin // geo.groups, Cout // geo.groups
+    group_blocks = _group_blocks(x.chunks[ch_axis], Cg, Og)
+    axes: List[List[AxisBlock]] = [[] for _ in range(x.ndim)]
+    if geo.batched:
+        axes[0] = _kept_blocks(x.chunks[0])
+    axes[ch_axis] = [blk for _, _, blk in group_blocks]
+    local: List[List[Tuple[Tuple[int, int], int]]] = []
+    for a, axis in enumerate(spatial):
+        blocks = _transposed_blocks(
+            x.chunks[axis],
+            x.shape[axis],  # geo.out[a] is one more where output_padding >= stride
+            geo.size[a],
+            geo.stride[a],
+            geo.dilation[a],
+            geo.kernel[a],
+            geo.pads[a][0],
+        )
+        axes[axis] = [blk for blk, _, _ in blocks]
+        local.append([(pads, op) for _, pads, op in blocks])
+    weights = [
+        (w[g0 * Cg : g1 * Cg], None if b is None else b[g0 * Og : g1 * Og])
+        for g0, g1, _ in group_blocks
+    ]
+    layout = _LAYOUTS[rank][geo.last]
+    fn = _TRANSPOSED[rank]
+    computes: Dict[Tuple[int, ...], _Partial] = {}
+
+    def compute_of(index: Tuple[int, ...]) -> _Partial:
+        key = (index[ch_axis],) + tuple(index[a] for a in spatial)
+        if key not in computes:
+            g0, g1, _ = group_blocks[key[0]]
+            parts = [local[a][j] for a, j in enumerate(key[1:])]
+            computes[key] = _Partial(
+                _transpose_compute,
+                fn,
+                geo.stride,
+                geo.dilation,
+                g1 - g0,
+                layout,
+                tuple(p for p, _ in parts),
+                tuple(op for _, op in parts),
+            )
+        return computes[key]
+
+    name = f"cyconv-conv_transpose{rank}d-" + tokenize(
+        x.name, w, b, geo, output_padding, str(dtype), n_threads
     )
     return _build(
         name,
         x,
         axes,
-        h_axis,
-        call.dtype,
+        spatial[0],
+        dtype,
         0.0,
-        lambda index: computes[index[ch_axis]],
+        compute_of,
         lambda index: list(weights[index[ch_axis]]),
         nt,
     )
@@ -757,7 +987,8 @@ class _Partial:
         return self.func(*self.args, *args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"{self.func.__name__}{self.args}"
+        args = ", ".join(getattr(a, "__name__", None) or repr(a) for a in self.args)
+        return f"{self.func.__name__}({args})"
 
 
 def _filter(
@@ -928,3 +1159,319 @@ def convolve2d(
     return _filter(
         _functions.convolve2d, in1, in2, mode, boundary, fillvalue, n_threads, True, axes
     )
+
+
+def _forward_nd(
+    rank: int,
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    layout: str,
+    out: None,
+    n_threads: Optional[int],
+) -> da.Array:
+    _check_out(out)
+    nt = _check_threads(n_threads)
+    x = _dask_input(input, "input")
+    call = nd_call(
+        rank,
+        _stand_in(x),
+        _in_memory(weight, "weight"),
+        _in_memory(bias, "bias"),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+    )
+    return _conv(x, call.w, call.b, call.dtype, call.geo, call.mode, n_threads, nt)
+
+
+def conv1d(
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCL",
+    out: None = None,
+    n_threads: Optional[int] = None,
+) -> da.Array:
+    """:func:`cyconv.conv1d` of a Dask array, lazily.
+
+    Arguments, checks and result as in :func:`cyconv.conv1d`; chunks as in
+    :func:`conv2d`, with one spatial axis (a long signal in chunks of
+    samples).
+
+    Parameters
+    ----------
+    input : dask.array.Array
+        ``(N, C, L)`` or ``(C, L)``; ``(N, L, C)`` or ``(L, C)`` with
+        ``layout="NLC"``.
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout
+        As in :func:`cyconv.conv1d`.
+    out : None
+        Not supported, as in :func:`conv2d`.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``cyconv.conv1d(input.compute(), weight, bias, ...)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cyconv, cyconv.dask
+    >>> x = np.random.default_rng(0).standard_normal((1, 2, 100)).astype(np.float32)
+    >>> w = np.ones((3, 2, 5), np.float32)
+    >>> lazy = cyconv.dask.conv1d(da.from_array(x, chunks=(1, 2, 32)), w, padding="same")
+    >>> lazy.chunks
+    ((1,), (3,), (32, 32, 32, 4))
+    >>> bool((lazy.compute() == cyconv.conv1d(x, w, padding="same")).all())
+    True
+    """
+    return _forward_nd(
+        1, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout, out,
+        n_threads,
+    )  # fmt: skip
+
+
+def conv3d(
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    layout: str = "NCDHW",
+    out: None = None,
+    n_threads: Optional[int] = None,
+) -> da.Array:
+    """:func:`cyconv.conv3d` of a Dask array, lazily.
+
+    Arguments, checks and result as in :func:`cyconv.conv3d`; chunks as in
+    :func:`conv2d`, with three spatial axes (a volume in bricks). A task
+    computes its block in slabs of depth.
+
+    Parameters
+    ----------
+    input : dask.array.Array
+        ``(N, C, D, H, W)`` or ``(C, D, H, W)``; ``(N, D, H, W, C)`` or
+        ``(D, H, W, C)`` with ``layout="NDHWC"``.
+    weight, bias, stride, padding, dilation, groups, padding_mode, layout
+        As in :func:`cyconv.conv3d`.
+    out : None
+        Not supported, as in :func:`conv2d`.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``cyconv.conv3d(input.compute(), weight, bias, ...)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cyconv, cyconv.dask
+    >>> x = np.random.default_rng(0).standard_normal((1, 2, 8, 8, 8)).astype(np.float32)
+    >>> w = np.ones((4, 2, 3, 3, 3), np.float32)
+    >>> lazy = cyconv.dask.conv3d(da.from_array(x, chunks=(1, 2, 4, 8, 8)), w, padding=1,
+    ...                           padding_mode="replicate")
+    >>> lazy.chunks
+    ((1,), (4,), (4, 4), (8,), (8,))
+    >>> expected = cyconv.conv3d(x, w, padding=1, padding_mode="replicate")
+    >>> bool((lazy.compute() == expected).all())
+    True
+    """
+    return _forward_nd(
+        3, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout, out,
+        n_threads,
+    )  # fmt: skip
+
+
+def conv_transpose1d(
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+    *,
+    layout: str = "NCL",
+    out: None = None,
+    n_threads: Optional[int] = None,
+) -> da.Array:
+    """:func:`cyconv.conv_transpose1d` of a Dask array, lazily.
+
+    Arguments and checks as in :func:`cyconv.conv_transpose1d`; chunks as
+    in :func:`conv_transpose2d`, with one spatial axis.
+
+    Parameters
+    ----------
+    input : dask.array.Array
+        ``(N, C_in, L)`` or ``(C_in, L)`` (``layout="NLC"``: channels last).
+    weight, bias, stride, padding, output_padding, groups, dilation, layout
+        As in :func:`cyconv.conv_transpose1d`.
+    out : None
+        Not supported, as in :func:`conv2d`.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``cyconv.conv_transpose1d(input.compute(), weight, ...)``
+        within float rounding.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cyconv, cyconv.dask
+    >>> x = np.random.default_rng(0).standard_normal((1, 4, 50))
+    >>> w = np.random.default_rng(1).standard_normal((4, 2, 4))
+    >>> lazy = cyconv.dask.conv_transpose1d(da.from_array(x, chunks=(1, 4, 20)), w, stride=2,
+    ...                                     padding=1)
+    >>> lazy.chunks
+    ((1,), (2,), (40, 40, 20))
+    >>> np.allclose(lazy.compute(), cyconv.conv_transpose1d(x, w, stride=2, padding=1))
+    True
+    """
+    return _transposed(
+        1, input, weight, bias, stride, padding, output_padding, groups, dilation, layout, out,
+        n_threads,
+    )  # fmt: skip
+
+
+def conv_transpose2d(
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: IntOrPair = 1,
+    padding: PaddingSpec = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+    *,
+    layout: str = "NCHW",
+    out: None = None,
+    n_threads: Optional[int] = None,
+) -> da.Array:
+    """:func:`cyconv.conv_transpose2d` of a Dask array, lazily.
+
+    Arguments and checks as in :func:`cyconv.conv_transpose2d` (``weight``
+    and ``bias`` are NumPy arrays). Along each spatial axis, output block
+    ``j`` starts at the output that the first input of chunk ``j`` reaches
+    through the middle kernel tap (``start * stride - padding + dilation *
+    (k - 1) // 2``): with ``padding = dilation * (k - 1) // 2`` the output
+    keeps the input's chunks for stride 1 and has chunks ``s`` times theirs
+    for stride ``s`` (``k = 4, stride = 2, padding = 1`` doubles them).
+    Each block gathers every input that reaches it, from as many chunks as it
+    lies in, and is computed by the in-memory function in one piece (no
+    strips); the channel chunks follow the groups as in :func:`conv2d`.
+
+    Parameters
+    ----------
+    input : dask.array.Array
+        ``(N, C_in, H, W)`` or ``(C_in, H, W)``; ``(N, H, W, C_in)`` or
+        ``(H, W, C_in)`` with ``layout="NHWC"``.
+    weight, bias, stride, padding, output_padding, groups, dilation, layout
+        As in :func:`cyconv.conv_transpose2d`.
+    out : None
+        Not supported, as in :func:`conv2d`.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``cyconv.conv_transpose2d(input.compute(), weight, ...)``
+        within float rounding.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cyconv, cyconv.dask
+    >>> x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    >>> w = np.random.default_rng(1).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    >>> lazy = cyconv.dask.conv_transpose2d(da.from_array(x, chunks=(1, 3, 8, 8)), w,
+    ...                                     padding=1)
+    >>> lazy.chunks
+    ((1,), (2,), (8, 8), (8, 8))
+    >>> expected = cyconv.conv_transpose2d(x, w, padding=1)
+    >>> np.allclose(lazy.compute(), expected, rtol=1e-5, atol=1e-5)
+    True
+    """
+    return _transposed(
+        2, input, weight, bias, stride, padding, output_padding, groups, dilation, layout, out,
+        n_threads,
+    )  # fmt: skip
+
+
+def conv_transpose3d(
+    input: Any,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+    *,
+    layout: str = "NCDHW",
+    out: None = None,
+    n_threads: Optional[int] = None,
+) -> da.Array:
+    """:func:`cyconv.conv_transpose3d` of a Dask array, lazily.
+
+    Arguments and checks as in :func:`cyconv.conv_transpose3d`; chunks as
+    in :func:`conv_transpose2d`, with three spatial axes.
+
+    Parameters
+    ----------
+    input : dask.array.Array
+        ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)`` (``layout="NDHWC"``:
+        channels last).
+    weight, bias, stride, padding, output_padding, groups, dilation, layout
+        As in :func:`cyconv.conv_transpose3d`.
+    out : None
+        Not supported, as in :func:`conv2d`.
+    n_threads : int, optional
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; equal to ``cyconv.conv_transpose3d(input.compute(), weight, ...)``
+        within float rounding.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cyconv, cyconv.dask
+    >>> x = np.random.default_rng(0).standard_normal((1, 2, 6, 6, 6)).astype(np.float32)
+    >>> w = np.random.default_rng(1).standard_normal((2, 4, 2, 2, 2)).astype(np.float32)
+    >>> lazy = cyconv.dask.conv_transpose3d(da.from_array(x, chunks=(1, 2, 3, 6, 6)), w,
+    ...                                     stride=2)
+    >>> lazy.chunks
+    ((1,), (4,), (6, 6), (12,), (12,))
+    >>> expected = cyconv.conv_transpose3d(x, w, stride=2)
+    >>> np.allclose(lazy.compute(), expected, rtol=1e-5, atol=1e-5)
+    True
+    """
+    return _transposed(
+        3, input, weight, bias, stride, padding, output_padding, groups, dilation, layout, out,
+        n_threads,
+    )  # fmt: skip

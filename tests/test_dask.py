@@ -523,6 +523,21 @@ def test_cluster_filters_and_conv2d(client, rng):
     assert_same(got, cyconv.conv2d(xs, w, **kwargs))
 
 
+def test_cluster_conv3d_and_transposed(client, rng):
+    vol = random(rng, (1, 3, 12, 10, 11))
+    w = random(rng, (4, 3, 3, 3, 3))
+    kwargs = dict(padding=1, padding_mode="reflect")
+    lazy = cd.conv3d(da.from_array(vol, chunks=(1, 3, 5, 4, 6)), w, **kwargs)
+    assert_same(client.compute(lazy).result(), cyconv.conv3d(vol, w, **kwargs))
+    wt = random(rng, (3, 2, 4, 4))
+    img = vol[:, :, 0]
+    lazy = cd.conv_transpose2d(da.from_array(img, chunks=(1, 2, 4, 5)), wt, stride=2, padding=1)
+    got = client.compute(lazy).result()
+    np.testing.assert_allclose(
+        got, cyconv.conv_transpose2d(img, wt, stride=2, padding=1), rtol=2e-5, atol=2e-5
+    )
+
+
 def test_cluster_threads_do_not_oversubscribe(client, rng):
     hosts = cd._host_threads()
     assert hosts == {"127.0.0.1": 2}

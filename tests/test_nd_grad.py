@@ -301,6 +301,14 @@ TRANSPOSE_CASES = [
          output_padding=1, layout="NDHWC"),
     dict(rank=3, N=1, Ci=2, Co=3, L=(3, 3, 3), k=(1, 2, 1), stride=(3, 2, 1),
          output_padding=(2, 1, 0)),
+    # output_padding >= stride (allowed below the dilation): the result has one
+    # more row than the forward convolution of it would read
+    dict(rank=1, N=1, Ci=2, Co=3, L=(9,), k=(2,), stride=2, dilation=3, output_padding=2),
+    dict(rank=1, N=2, Ci=2, Co=2, L=(7,), k=(3,), dilation=2, output_padding=1, layout="NLC"),
+    dict(rank=3, N=1, Ci=2, Co=3, L=(3, 4, 5), k=(2, 2, 3), stride=2, dilation=3,
+         output_padding=2),
+    dict(rank=3, N=1, Ci=2, Co=3, L=(3, 3, 4), k=(2, 2, 3), dilation=2, output_padding=1,
+         layout="NDHWC"),
 ]  # fmt: skip
 
 
