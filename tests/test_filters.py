@@ -246,13 +246,33 @@ def test_complex_like_scipy(name, dtype, mode, boundary, rng):
     # correlate2d conjugates in2 (after SciPy's "valid" swap), convolve2d does not.
     a = (rng.standard_normal((7, 9)) + 1j * rng.standard_normal((7, 9))).astype(dtype)
     k = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dtype)
-    for x, y, fill in [(a, k, 1.5 - 2j), (k, a, 0), (a, k.real.copy(), 2), (a.real.copy(), k, 1j)]:
+    cases = [(a, k, 1.5 - 2j), (k, a, 0), (a, k.real.copy(), 2), (a.real.copy(), k, 1j)]
+    # read in place (interleaved parts): a zero fill, or a real image with a real fill
+    cases += [(a, k, 0), (a, k.real.copy(), 0), (a.real.copy(), k, 2.5)]
+    for x, y, fill in cases:
         if mode != "valid" and x is k:
             continue
         got = _cy(name)(x, y, mode, boundary, fillvalue=fill)
         expect = getattr(scipy.signal, name)(x, y, mode, boundary, fillvalue=fill)
         assert got.dtype == expect.dtype
         testing.assert_filter(got, name, x, y, mode, boundary, fill)
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize(
+    "ashape, kshape", [((3, 9, 8), (3, 2, 3)), ((2, 1, 9, 8), (3, 3, 2)), ((9, 8), (2, 3, 3))]
+)
+def test_complex_stacks_broadcast(name, ashape, kshape, rng):
+    # each plane of the broadcast stack, read in place, equals SciPy on that plane
+    a = (rng.standard_normal(ashape) + 1j * rng.standard_normal(ashape)).astype(np.complex64)
+    k = (rng.standard_normal(kshape) + 1j * rng.standard_normal(kshape)).astype(np.complex64)
+    got = _cy(name)(a, k, "same", "wrap")
+    lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    assert got.shape == lead + a.shape[-2:]
+    aa = np.broadcast_to(a, lead + a.shape[-2:])
+    kk = np.broadcast_to(k, lead + k.shape[-2:])
+    for idx in np.ndindex(*lead):
+        testing.assert_filter(got[idx], name, aa[idx], kk[idx], "same", "wrap")
 
 
 def test_complex_correlation_conjugates_the_kernel():

@@ -165,3 +165,46 @@ def test_out_allocates_no_output_sized_buffer(case, layer):
     assert np.array_equal(out, call())  # the same numbers either way
     peak_without = _peak_during(lambda: call())
     assert peak_without >= out.nbytes, "tracemalloc did not see the output's allocation"
+
+
+# --------------------------------------------------------------------------- scratch pool
+
+
+def test_scratch_buffers_are_reused_aligned_and_distinct_when_nested():
+    from cyconv import _scratch
+
+    _scratch.clear()
+    with _scratch.scratch((100, 7), np.float32) as a:
+        assert a.shape == (100, 7) and a.dtype == np.float32 and a.flags.c_contiguous
+        assert a.ctypes.data % 64 == 0
+        first = a.ctypes.data
+        with _scratch.scratch((100, 7), np.float32) as b:  # nested: another buffer
+            assert not np.shares_memory(a, b)
+            second = b.ctypes.data
+    with _scratch.scratch(700, np.float32) as c:  # the same memory again: no fresh pages
+        assert c.ctypes.data in (first, second)
+    with _scratch.scratch(_scratch.KEEP_BYTES, np.uint8):  # too large to keep
+        pass
+    assert max(buf.nbytes for buf in _scratch._pool()) < 4096
+    _scratch.clear()
+
+
+def test_scratch_pool_is_per_thread_and_bounded():
+    import threading
+
+    from cyconv import _scratch
+
+    _scratch.clear()
+    with _scratch.scratch(1000, np.uint8):
+        pass
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(len(_scratch._pool())))
+    t.start()
+    t.join()
+    assert seen == [0] and len(_scratch._pool()) == 1
+    for n in range(60):  # growing buffers of about 1 MiB: the oldest are dropped
+        with _scratch.scratch(MiB + 4096 * n, np.uint8):
+            pass
+    assert sum(buf.nbytes for buf in _scratch._pool()) <= _scratch.KEEP_BYTES
+    _scratch.clear()
+    assert _scratch._pool() == []
