@@ -336,8 +336,8 @@ def _run_depthwise(
     run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
 
 
-#: Output pixels per register block of ``conv_dwcl_*`` (its template's PB).
-CHANNELS_PIXELS = 4
+#: Output pixels per register block of ``conv_dwcl_*`` (the larger of its template's PB, P3).
+CHANNELS_PIXELS = 8
 
 
 def run_channels(
