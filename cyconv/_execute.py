@@ -630,20 +630,20 @@ def _wrap_cast(r: np.ndarray, dt: np.dtype, wide: np.dtype) -> np.ndarray:
     return result
 
 
-def _correlate_interleaved(
+def _correlate_parts(
     call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int
 ) -> Optional[np.ndarray]:
-    """Complex correlation read from and written to the complex arrays in place.
+    """Complex correlation in one call of the planes kernel, on the parts of the numbers.
 
-    A complex array is a real one with the real and imaginary parts
-    interleaved, so each part is a plane of column stride 2 for the planes
-    kernel: the real part of the result sums ``ar * kr`` and ``ai * (-ki)``,
-    the imaginary part ``ar * ki`` and ``ai * kr`` (two taps per output
-    plane; one for a real image), and the kernel stores them into the
-    result's parts directly. No part is copied out and no partial result is
-    allocated. ``None`` where this does not apply: the kernel pads every
-    plane with one value, so a nonzero fill value of a complex image (its
-    parts pad with its two parts) goes the other way.
+    The real and imaginary parts of the image are split (one pass, into reused
+    scratch memory) and the kernel runs on them in place: the real part of
+    the result sums ``ar * kr`` and ``ai * (-ki)``, the imaginary part
+    ``ar * ki`` and ``ai * kr`` (two taps per output plane; one for a real
+    image). The two parts of the result are then joined into the complex
+    result in one pass. No other array is made. ``None`` where this does not
+    apply: the kernel pads every plane with one value, so a nonzero fill
+    value of a complex image (its parts pad with its two parts) goes the
+    other way.
     """
     work = call.work
     fill = complex(call.fillvalue)
@@ -654,7 +654,12 @@ def _correlate_interleaved(
     planes = math.prod(g.lead)
     if planes == 0 or 0 in (g.H, g.W, g.kH, g.kW, g.Ho, g.Wo):
         return None
-    a = operand(a, call.dtype if cplx else work)
+    kern = _dispatch.kernels()
+    split, join = (
+        (kern.split_parts_f32, kern.join_parts_f32)
+        if work == np.float32
+        else (kern.split_parts_f64, kern.join_parts_f64)
+    )
     nlead = len(g.lead)
     k = k.reshape((1,) * (nlead - (k.ndim - 2)) + k.shape)
     # per kernel plane: kr, ki, -ki
@@ -663,41 +668,48 @@ def _correlate_interleaved(
     kk[..., 1, :, :] = k.imag
     np.negative(kk[..., 1, :, :], out=kk[..., 2, :, :])
     result = np.empty(g.out_shape, dtype=call.dtype)
-    parts = 2 if cplx else 1
-    khw = g.kH * g.kW
-    ia = np.broadcast_to(
-        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead
-    ).ravel() * (parts * g.H * g.W)
+    hw, ohw, khw = g.H * g.W, g.Ho * g.Wo, g.kH * g.kW
+    pa = math.prod(a.shape[:-2])
+    ia = np.broadcast_to(np.arange(pa, dtype=np.intp).reshape(a.shape[:-2]), g.lead).ravel()
     ik = np.broadcast_to(
         np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
     ).ravel() * (3 * khw)
+    ia = ia * hw
     if cplx:  # output (p, re): ar*kr + ai*(-ki); (p, im): ar*ki + ai*kr
-        in_off = np.stack([ia, ia + 1, ia, ia + 1], axis=1).reshape(-1)
+        in_off = np.stack([ia, ia + pa * hw, ia, ia + pa * hw], axis=1).reshape(-1)
         k_off = np.stack([ik, ik + 2 * khw, ik + khw, ik], axis=1).reshape(-1)
     else:  # a real image: (p, re): ar*kr; (p, im): ar*ki
         in_off = np.stack([ia, ia], axis=1).reshape(-1)
         k_off = np.stack([ik, ik + khw], axis=1).reshape(-1)
-    out_off = np.arange(2 * planes, dtype=np.intp) // 2 * (2 * g.Ho * g.Wo) + np.tile(
-        np.arange(2, dtype=np.intp), planes
+    # (p, re) goes to part 0 of the result's parts, (p, im) to part 1
+    out_off = (np.arange(2 * planes, dtype=np.intp) % 2) * (planes * ohw) + np.repeat(
+        np.arange(planes, dtype=np.intp) * ohw, 2
     )
     plane = PlaneGeometry(
-        g.H, g.W, parts * g.W, parts, 2 * g.Wo, 2,
-        g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo,
-    )  # fmt: skip
-    plan = plan_planes(plane, 2 * planes, work.itemsize, Tiles.active(work), nt)
-    run_planes(
-        a.view(work).reshape(-1),
-        kk,
-        np.empty(0, work),
-        result.view(work).reshape(-1),
-        np.ascontiguousarray(in_off),
-        np.ascontiguousarray(k_off),
-        out_off,
-        call.boundary,
-        fill.real,
-        plan,
-        taps=parts,
+        g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
     )
+    plan = plan_planes(plane, 2 * planes, work.itemsize, Tiles.active(work), nt)
+    with contextlib.ExitStack() as stack:
+        if cplx:
+            x = stack.enter_context(_scratch.scratch(2 * pa * hw, work))
+            split(operand(a, call.dtype).view(work).reshape(-1), x[: pa * hw], x[pa * hw :], nt)
+        else:
+            x = operand(a, work).reshape(-1)
+        parts = stack.enter_context(_scratch.scratch(2 * planes * ohw, work))
+        run_planes(
+            x,
+            kk,
+            np.empty(0, work),
+            parts,
+            np.ascontiguousarray(in_off),
+            np.ascontiguousarray(k_off),
+            out_off,
+            call.boundary,
+            fill.real,
+            plan,
+            taps=2 if cplx else 1,
+        )
+        join(parts[: planes * ohw], parts[planes * ohw :], result.view(work).reshape(-1), nt)
     return result
 
 
@@ -709,7 +721,7 @@ def _correlate_complex(call: FilterCall, a: np.ndarray, k: np.ndarray, nt: int) 
     in one kernel call. The fill value's real and imaginary parts pad the
     image's real and imaginary parts.
     """
-    fast = _correlate_interleaved(call, a, k, nt)
+    fast = _correlate_parts(call, a, k, nt)
     if fast is not None:
         return fast
     work = call.work

@@ -247,7 +247,7 @@ def test_complex_like_scipy(name, dtype, mode, boundary, rng):
     a = (rng.standard_normal((7, 9)) + 1j * rng.standard_normal((7, 9))).astype(dtype)
     k = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dtype)
     cases = [(a, k, 1.5 - 2j), (k, a, 0), (a, k.real.copy(), 2), (a.real.copy(), k, 1j)]
-    # read in place (interleaved parts): a zero fill, or a real image with a real fill
+    # one kernel call on the parts: a zero fill, or a real image with a real fill
     cases += [(a, k, 0), (a, k.real.copy(), 0), (a.real.copy(), k, 2.5)]
     for x, y, fill in cases:
         if mode != "valid" and x is k:
@@ -263,7 +263,7 @@ def test_complex_like_scipy(name, dtype, mode, boundary, rng):
     "ashape, kshape", [((3, 9, 8), (3, 2, 3)), ((2, 1, 9, 8), (3, 3, 2)), ((9, 8), (2, 3, 3))]
 )
 def test_complex_stacks_broadcast(name, ashape, kshape, rng):
-    # each plane of the broadcast stack, read in place, equals SciPy on that plane
+    # each plane of the broadcast stack equals SciPy on that plane
     a = (rng.standard_normal(ashape) + 1j * rng.standard_normal(ashape)).astype(np.complex64)
     k = (rng.standard_normal(kshape) + 1j * rng.standard_normal(kshape)).astype(np.complex64)
     got = _cy(name)(a, k, "same", "wrap")
