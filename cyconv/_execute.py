@@ -408,6 +408,31 @@ def run_channels(
 # --------------------------------------------------------------------------- entry points
 
 
+def split_parts(a: np.ndarray, re: np.ndarray, im: np.ndarray, nt: int) -> None:
+    """The real and imaginary parts of ``a`` into the C-contiguous arrays ``re`` and ``im``.
+
+    One pass of a small kernel for a contiguous complex array of the parts'
+    precision (NumPy's strided copies are several times slower); zeros for
+    the imaginary part of a real array.
+    """
+    work = re.dtype
+    if np.iscomplexobj(a) and a.dtype.itemsize == 2 * work.itemsize and a.flags.c_contiguous:
+        k = _dispatch.kernels()
+        split = k.split_parts_f32 if work == np.float32 else k.split_parts_f64
+        split(a.view(work).reshape(-1), re.reshape(-1), im.reshape(-1), nt)
+        return
+    re[...] = a.real
+    im[...] = a.imag if np.iscomplexobj(a) else 0
+
+
+def join_parts(re: np.ndarray, im: np.ndarray, result: np.ndarray, nt: int) -> None:
+    """The complex ``result`` (C-contiguous) from its parts ``re`` and ``im`` (of its precision)."""
+    work = re.dtype
+    k = _dispatch.kernels()
+    join = k.join_parts_f32 if work == np.float32 else k.join_parts_f64
+    join(re.reshape(-1), im.reshape(-1), result.view(work).reshape(-1), nt)
+
+
 def complex_conv(
     x: np.ndarray,
     w: np.ndarray,
@@ -416,6 +441,7 @@ def complex_conv(
     result: np.ndarray,
     real_conv: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     bshape: Tuple[int, ...],
+    nt: int,
 ) -> np.ndarray:
     """Complex convolution (PyTorch's: no conjugation) from three real ones, ``real_conv``.
 
@@ -431,16 +457,27 @@ def complex_conv(
         xs = stack.enter_context(_scratch.scratch((3,) + x.shape, work))  # xr + xi, xr, xi
         ws = stack.enter_context(_scratch.scratch((3,) + w.shape, work))  # wr, wi - wr, wr + wi
         ks = stack.enter_context(_scratch.scratch((3,) + result.shape, work))
-        for a, parts, (re, im) in ((x, xs, (1, 2)), (w, ws, (0, 2))):
-            parts[re] = a.real
-            parts[im] = a.imag if np.iscomplexobj(a) else 0
-        np.add(xs[1], xs[2], out=xs[0])
-        np.subtract(ws[2], ws[0], out=ws[1])
-        np.add(ws[2], ws[0], out=ws[2])
+        k = _dispatch.kernels()
+        f32 = work == np.float32
+        split = k.gauss_split_f32 if f32 else k.gauss_split_f64
+        for a, parts, weights in ((x, xs, False), (w, ws, True)):
+            if np.iscomplexobj(a) and a.dtype.itemsize == 2 * work.itemsize:
+                flat = operand(a, a.dtype).view(work).reshape(-1)
+                split(flat, *(p.reshape(-1) for p in parts), weights, nt)
+            else:  # a real operand, or one of another precision
+                re = parts[0] if weights else parts[1]
+                re[...] = a.real
+                im = a.imag if np.iscomplexobj(a) else 0
+                if weights:
+                    np.subtract(im, re, out=parts[1])
+                    np.add(re, im, out=parts[2])
+                else:
+                    parts[2] = im
+                    np.add(re, parts[2], out=parts[0])
         for i in range(3):
             real_conv(xs[i], ws[i], ks[i])
-        np.subtract(ks[0], ks[2], out=result.real)
-        np.add(ks[0], ks[1], out=result.imag)
+        join = k.gauss_join_f32 if f32 else k.gauss_join_f64
+        join(*(p.reshape(-1) for p in ks), result.view(work).reshape(-1), nt)
     if b is not None:
         result += b.astype(result.dtype).reshape(bshape)
     return result
@@ -454,7 +491,9 @@ def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarra
         return conv2d(sub, plan_conv(sub, plan.n_threads), out)
 
     bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
-    return complex_conv(call.x, call.w, call.b, call.work, result, real_conv, bshape)
+    return complex_conv(
+        call.x, call.w, call.b, call.work, result, real_conv, bshape, plan.n_threads
+    )
 
 
 def work_operands(
@@ -654,12 +693,6 @@ def _correlate_parts(
     planes = math.prod(g.lead)
     if planes == 0 or 0 in (g.H, g.W, g.kH, g.kW, g.Ho, g.Wo):
         return None
-    kern = _dispatch.kernels()
-    split, join = (
-        (kern.split_parts_f32, kern.join_parts_f32)
-        if work == np.float32
-        else (kern.split_parts_f64, kern.join_parts_f64)
-    )
     nlead = len(g.lead)
     k = k.reshape((1,) * (nlead - (k.ndim - 2)) + k.shape)
     # per kernel plane: kr, ki, -ki
@@ -692,7 +725,7 @@ def _correlate_parts(
     with contextlib.ExitStack() as stack:
         if cplx:
             x = stack.enter_context(_scratch.scratch(2 * pa * hw, work))
-            split(operand(a, call.dtype).view(work).reshape(-1), x[: pa * hw], x[pa * hw :], nt)
+            split_parts(operand(a, call.dtype), x[: pa * hw], x[pa * hw :], nt)
         else:
             x = operand(a, work).reshape(-1)
         parts = stack.enter_context(_scratch.scratch(2 * planes * ohw, work))
@@ -709,7 +742,7 @@ def _correlate_parts(
             plan,
             taps=2 if cplx else 1,
         )
-        join(parts[: planes * ohw], parts[planes * ohw :], result.view(work).reshape(-1), nt)
+        join_parts(parts[: planes * ohw], parts[planes * ohw :], result, nt)
     return result
 
 

@@ -211,7 +211,9 @@ def conv3d(call: NdCall, nt: int, result: np.ndarray) -> np.ndarray:
             return _real_3d(sub, nt, out)
 
         bshape = (-1,) if call.geo.last else (-1, 1, 1, 1)
-        return _execute.complex_conv(call.x, call.w, call.b, call.work, result, real_conv, bshape)
+        return _execute.complex_conv(
+            call.x, call.w, call.b, call.work, result, real_conv, bshape, nt
+        )
     return _real_3d(call, nt, result)
 
 
