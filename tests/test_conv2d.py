@@ -569,10 +569,10 @@ def test_nan_inf_in_weight_and_bias(dtype, cfg, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", [3, 5])
+@pytest.mark.parametrize("kw", [3, 5, 7])
 @pytest.mark.parametrize("C", [1, 7, 16, 19, 40])
 def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
-    """NHWC depthwise rows of 3- and 5-wide kernels (register blocks of 8 pixels): every
+    """NHWC depthwise rows of 3-, 5- and 7-wide kernels (register blocks of 8 pixels): every
     width around the block, every padding mode, pads wider than the kernel, tail channels."""
     for W in [1, 2, 7, 8, 9, 17]:
         for mode, pad in [("zeros", (1, kw // 2)), ("zeros", (0, kw + 1)), ("reflect", 1),
