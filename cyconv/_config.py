@@ -22,7 +22,8 @@ def show_config(print_: bool = True) -> Dict[str, Any]:
     -------
     dict
         ``version``, ``openmp`` (compiled with OpenMP), ``default_threads``
-        (what ``n_threads=None`` uses now), ``simd`` (the active variant),
+        (what ``n_threads=None`` uses now, at most), ``omp_wait`` (how
+        waiting OpenMP threads spin, and who chose it), ``simd`` (the active variant),
         ``variants`` (variants this CPU can run, best first), ``cpu``
         (detected instruction-set levels), ``compile_flags`` of the active
         variant, ``tile_float32``/``tile_float64`` (register tile: output
@@ -41,6 +42,7 @@ def show_config(print_: bool = True) -> Dict[str, Any]:
         "version": __version__,
         "openmp": info["openmp"],
         "default_threads": k.max_threads(),
+        "omp_wait": _dispatch.wait_policy,
         "simd": _dispatch.active(),
         "variants": _dispatch.variants(),
         "cpu": _cpu.features(),

@@ -35,6 +35,38 @@ ORDER = NAMES
 _loaded: Dict[str, ModuleType] = {}
 _active: str = ""
 
+#: GNU OpenMP's busy-wait before a waiting thread sleeps, in its spin-loop
+#: iterations, set while the first kernel module (and with it libgomp) loads,
+#: unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set: 10,000 ``pause``
+#: instructions take 0.27 ms on a Zen 4 core. libgomp's own default, 300,000,
+#: spins for about 8 ms: on a busy machine a thread that waits for one that
+#: lost its core keeps its own core meanwhile.
+SPIN_COUNT = 10000
+
+#: The variables through which a user chooses how OpenMP threads wait.
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+#: How OpenMP threads wait, for :func:`cyconv.show_config`.
+wait_policy = ""
+
+
+def _import_kernels(name: str) -> ModuleType:
+    """Import a variant module; the first sets libgomp's spin count (read once, at its load)."""
+    global wait_policy
+    if wait_policy:
+        return importlib.import_module(f"cyconv._kernels._k_{name}")
+    chosen = [f"{v}={os.environ[v]}" for v in WAIT_VARIABLES if v in os.environ]
+    if chosen:
+        wait_policy = ", ".join(chosen) + " (from the environment)"
+        return importlib.import_module(f"cyconv._kernels._k_{name}")
+    os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    try:
+        module = importlib.import_module(f"cyconv._kernels._k_{name}")
+    finally:
+        del os.environ["GOMP_SPINCOUNT"]
+    wait_policy = f"GOMP_SPINCOUNT={SPIN_COUNT} (cyconv's default)"
+    return module
+
 
 def _cpu_supports(name: str) -> bool:
     return _cpu.supports(BY_NAME[name].cpu_level)
@@ -60,7 +92,7 @@ def _module(name: str) -> ModuleType:
     if not _compiled(name):
         raise ValueError(f"SIMD variant {name!r} was not built; usable variants: {variants()}")
     if name not in _loaded:
-        _loaded[name] = importlib.import_module(f"cyconv._kernels._k_{name}")
+        _loaded[name] = _import_kernels(name)
     return _loaded[name]
 
 

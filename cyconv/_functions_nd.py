@@ -60,7 +60,7 @@ def _forward(
     n_threads: Optional[int],
 ) -> np.ndarray:
     """Validate, allocate and run a ``conv1d``/``conv3d`` call."""
-    nt = threads(n_threads)
+    threads(n_threads)  # checked first
     call = nd_call(
         rank, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout
     )
@@ -68,7 +68,7 @@ def _forward(
         out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
     )
     run = _execute_nd.conv1d if rank == 1 else _execute_nd.conv3d
-    return run(call, nt, result)
+    return run(call, threads(n_threads, call.geo.macs), result)
 
 
 def _doc(text: str) -> str:
@@ -251,7 +251,7 @@ def _transpose(
     out: Optional[np.ndarray],
     n_threads: Optional[int],
 ) -> np.ndarray:
-    nt = threads(n_threads)
+    threads(n_threads)  # checked first
     y, w, b, _ = conv2d_operands(weight, bias, input)
     dtype = real_dtype(*operands(y, w, b, "input"))
     geo = transpose_nd(
@@ -261,7 +261,7 @@ def _transpose(
     result = result_array(
         out, geo.in_shape, dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
     )
-    return transposed(y, w, b, geo, result, nt)
+    return transposed(y, w, b, geo, result, threads(n_threads, geo.macs))
 
 
 def operands(

@@ -31,9 +31,16 @@ from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _team
 from ._args import resolve_threads
-from ._validate import ConvCall, ConvGeometry, FilterCall, conv2d_call, filter2d_call
+from ._validate import (
+    ConvCall,
+    ConvGeometry,
+    FilterCall,
+    FilterGeometry,
+    conv2d_call,
+    filter2d_call,
+)
 
 # Staging-panel budgets (bytes per thread). The channel-mixing panel holds the
 # input rows of one work item for every channel of a group and should stay in
@@ -79,10 +86,38 @@ class Tiles(NamedTuple):
         )
 
 
-def threads(n_threads: Any) -> int:
-    """``n_threads`` resolved against the active kernels' OpenMP build."""
+#: Multiply-adds per thread of a call with the default thread count: a call of
+#: fewer than ``t * AUTO_MACS_PER_THREAD`` runs on fewer than ``t`` threads.
+#: Starting and joining a team costs more than such a call saves, and on a
+#: busy machine the call would wait at the end for a thread that lost its core.
+AUTO_MACS_PER_THREAD = 1 << 20
+
+
+def threads(n_threads: Any, macs: Optional[int] = None) -> int:
+    """``n_threads`` resolved against the active kernels' OpenMP build.
+
+    With ``n_threads=None`` (the default) and the call's ``macs``
+    (multiply-adds) given, at most one thread per :data:`AUTO_MACS_PER_THREAD`,
+    and one thread while the machine is busy (:mod:`cyconv._team`); an
+    explicit count is kept. Results do not depend on the count.
+    """
     k = _dispatch.kernels()
-    return resolve_threads(n_threads, k.max_threads(), k.openmp_enabled())
+    nt = resolve_threads(n_threads, k.max_threads(), k.openmp_enabled())
+    if n_threads is None and macs is not None:
+        nt = max(1, min(nt, macs // AUTO_MACS_PER_THREAD))
+        if nt > 1:
+            nt = _team.default_threads(nt)
+    return nt
+
+
+def conv_macs(geo: ConvGeometry) -> int:
+    """Multiply-adds of a ``conv2d`` call."""
+    return geo.N * geo.Ho * geo.Wo * geo.O * (geo.C // geo.groups) * geo.kH * geo.kW
+
+
+def filter_macs(geo: FilterGeometry) -> int:
+    """Multiply-adds of a ``correlate2d``/``convolve2d`` call."""
+    return math.prod(geo.lead) * geo.Ho * geo.Wo * geo.kH * geo.kW
 
 
 def _cdiv(a: int, b: int) -> int:

@@ -74,9 +74,73 @@ static inline cy_vf64 cy_keep_f64(cy_vf64 v) { return v; }
 #include <omp.h>
 #define CY_OPENMP 1
 static inline int cy_max_threads(void) { return omp_get_max_threads(); }
+static inline int cy_thread_num(void) { return omp_get_thread_num(); }
+static inline int cy_team_threads(void) { return omp_get_num_threads(); }
+static inline double cy_wtime(void) { return omp_get_wtime(); }
 #else
 #define CY_OPENMP 0
 static inline int cy_max_threads(void) { return 1; }
+static inline int cy_thread_num(void) { return 0; }
+static inline int cy_team_threads(void) { return 1; }
+static inline double cy_wtime(void) { return 0.0; }
 #endif
+
+/*
+ * Late threads.  A parallel loop over work items records when each thread of
+ * its team took its first item (cy_team_item, called at the top of the loop
+ * body).  A thread that started more than CY_LATE_SECONDS and more than a
+ * quarter of the loop's time after the loop began, or never took an item,
+ * had lost its core (a quiet machine wakes a waiting thread in well under
+ * that): such a loop counts as one late team in cy_late_teams, which the
+ * Python layer reads (late_teams()) to run calls of the default thread count
+ * on one thread for a while.  Results never depend on any of this.
+ */
+#define CY_MAX_TEAM 256
+#define CY_LATE_SECONDS 5e-4
+
+typedef struct {
+    double t0;
+    double first[CY_MAX_TEAM];
+    int size;
+} cy_team;
+
+static int cy_late_teams = 0;
+
+static inline void cy_team_start(cy_team *t)
+{
+    int i;
+    t->t0 = cy_wtime();
+    t->size = 1;
+    for (i = 0; i < CY_MAX_TEAM; i++)
+        t->first[i] = -1.0;
+}
+
+static inline void cy_team_item(cy_team *t)
+{
+    int i = cy_thread_num();
+    if (i < CY_MAX_TEAM && t->first[i] < 0.0) {
+        t->first[i] = cy_wtime();
+        if (i == 0)
+            t->size = cy_team_threads() < CY_MAX_TEAM ? cy_team_threads() : CY_MAX_TEAM;
+    }
+}
+
+static inline void cy_team_end(const cy_team *t)
+{
+    double end = cy_wtime(), late;
+    int i;
+    for (i = 1; i < t->size; i++) {
+        late = (t->first[i] < 0.0 ? end : t->first[i]) - t->t0;
+        if (late > CY_LATE_SECONDS && 4.0 * late > end - t->t0) {
+            __atomic_fetch_add(&cy_late_teams, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+static inline int cy_take_late_teams(void)
+{
+    return __atomic_exchange_n(&cy_late_teams, 0, __ATOMIC_RELAXED);
+}
 
 #endif
