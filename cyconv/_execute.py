@@ -315,6 +315,9 @@ def run_separable(
     count.
     """
     first, second = (plan.v, plan.u) if plan.first == "rows" else (plan.u, plan.v)
+    fill2 = fill
+    if mode == "constant" and fill != 0:
+        fill2 = _first_pass_of_fill(first[0], fill, plan)
     g1 = plan.pass1.plane
     size = g1.Ho * g1.Wo
     mid_off = np.arange(plan.planes, dtype=np.intp) * size
@@ -340,9 +343,30 @@ def run_separable(
             np.ascontiguousarray(kernel * second.shape[1]),
             out_off,
             mode,
-            plan.fill,
+            fill2,
             plan.pass2,
         )
+
+
+def _first_pass_of_fill(factor: np.ndarray, fill: float, plan: SeparablePlan) -> float:
+    """The first pass's value on a row (or column) of the constant ``fill``: the second
+    pass's fill value.
+
+    Computed by the same kernel as the first pass, so that the padding holds
+    exactly what the first pass gives on an input padded with ``fill`` by
+    hand (a block of :mod:`cyconv.dask`), not ``fill * sum(factor)`` rounded
+    otherwise.
+    """
+    n = factor.shape[0]
+    shape = (1, n) if plan.first == "rows" else (n, 1)
+    h, w = shape
+    g = PlaneGeometry(h, w, w, 1, 1, 1, h, w, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1)
+    tiny = plan_planes(g, 1, factor.itemsize, Tiles.active(factor.dtype), 1)
+    src = np.full(n, fill, dtype=factor.dtype)
+    res = np.zeros(1, dtype=factor.dtype)
+    zero = np.zeros(1, dtype=np.intp)
+    run_planes(src, factor, np.empty(0, factor.dtype), res, zero, zero, zero, "constant", 0, tiny)
+    return float(res[0])
 
 
 @functools.lru_cache(maxsize=64)

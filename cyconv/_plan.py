@@ -275,7 +275,7 @@ class SeparablePlan:
     that intermediate (``H x Wo`` per plane); ``"columns"``: ``u`` first
     (intermediate ``Ho x W``), then ``v``. Each pass pads only its own axis,
     with the call's mode; a constant fill value ``c`` pads the second pass
-    with ``c * sum(first factor)``. Strides and dilation go to the pass of
+    with the first pass of a row (column) of ``c``. Strides and dilation go to the pass of
     their axis.
     """
 
@@ -283,7 +283,6 @@ class SeparablePlan:
     first: str  # "rows" or "columns": the pass that runs first
     pass1: PlanesPlan
     pass2: PlanesPlan
-    fill: float  # the fill value of the second pass
     u: np.ndarray = field(compare=False, repr=False)  # (kernels, kH), the column factors
     v: np.ndarray = field(compare=False, repr=False)  # (kernels, kW), the row factors
 
@@ -486,9 +485,10 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: 
     return PlanesPlan(nt, planes, g, CW, R, Hp, Wp, xa, xb)
 
 
-#: Two passes are taken only if their taps per output, times this, are fewer than the
-#: direct sum's (each pass writes and reads a plane more than the direct sum).
-SEPARABLE_OVERHEAD = 2.0
+#: Two passes are taken only if their taps per output pixel (strides counted), times
+#: this, are at most the direct sum's: a 7x7 kernel (14 against 49) qualifies, 3x17 (20
+#: against 51) does not.
+SEPARABLE_OVERHEAD = 3.0
 
 
 def plan_separable(
@@ -505,25 +505,29 @@ def plan_separable(
     None where the switch is off, the kernel is too small for two passes to
     pay (:func:`cyconv._separable.worth_it`, :data:`SEPARABLE_OVERHEAD`), a
     kernel is not rank-1, or a nonzero constant fill would pad the second
-    pass with a different value per kernel.
+    pass with a different value per kernel (first factors that differ).
+
+    The choice and the order of the passes depend on the kernel, the
+    strides and the dtype only, never on the image size or the mode: a
+    block of an image (:mod:`cyconv.dask`) is then computed with the same
+    sums as the whole. Per output pixel, rows first costs ``sh * kW + kH``
+    taps (the row pass runs on every input row) and columns first ``sw * kH
+    + kW``; at stride 1 both are ``kH + kW`` and the rows go first.
     """
     if not (_separable.enabled() and _separable.worth_it(g.kH, g.kW, work)):
         return None
-    rows_cost = g.H * g.Wo * g.kW + g.Ho * g.Wo * g.kH
-    cols_cost = g.Ho * g.W * g.kH + g.Ho * g.Wo * g.kW
-    if SEPARABLE_OVERHEAD * min(rows_cost, cols_cost) >= g.Ho * g.Wo * g.kH * g.kW:
+    rows_taps = g.sh * g.kW + g.kH
+    cols_taps = g.sw * g.kH + g.kW
+    if SEPARABLE_OVERHEAD * min(rows_taps, cols_taps) > g.kH * g.kW:
         return None
     factors = _separable.rank1_factors(k, work)
     if factors is None:
         return None
     u, v = factors
-    rows_first = rows_cost <= cols_cost
-    fill2 = 0.0
-    if mode == "constant" and fill != 0:
-        sums = (v if rows_first else u).astype(np.float64).sum(axis=1)
-        if (sums != sums[0]).any():
-            return None
-        fill2 = float(fill * sums[0])
+    rows_first = rows_taps <= cols_taps
+    first = v if rows_first else u
+    if mode == "constant" and fill != 0 and (first != first[0]).any():
+        return None
     # each pass: sizes, strides (input, output), kernel, stride, dilation, pads, output size
     H, W, Ho, Wo = g.H, g.W, g.Ho, g.Wo
     if rows_first:
@@ -547,7 +551,6 @@ def plan_separable(
         "rows" if rows_first else "columns",
         plan_planes(g1, planes, itemsize, tiles, nt),
         plan_planes(g2, planes, itemsize, tiles, nt),
-        fill2,
         u,
         v,
     )

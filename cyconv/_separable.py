@@ -30,11 +30,14 @@ ENV = "CYCONV_SEPARABLE"
 #: Largest error of ``u v^T`` against ``K`` accepted, in ulps of ``max |K|`` (work dtype).
 RANK1_ULPS = 4
 
-#: Fewest taps (``kH * kW``) for which two passes are taken, per work dtype. Both sides
-#: must also be at least 2. Measured on a 2-core AMD EPYC Zen 4 (AVX-512 variant,
-#: ``benchmarks/bench_separable.py --sweep``): two passes win from 5x5 on for float32
-#: and float64 alike (3x3 has an unrolled direct loop that two passes do not beat).
-MIN_TAPS = {np.dtype(np.float32): 25, np.dtype(np.float64): 25}
+#: Fewest taps (``kH * kW``) for which two passes are taken, per work dtype; both sides
+#: must also be at least 2. Measured on a 2-core AMD EPYC Zen 4 (AVX-512 variant, one
+#: thread, ``benchmarks/bench_separable.py --sweep``), direct over two-pass time for a
+#: 1024x1024 image and for 64 planes of 64x64: 5x5 0.98 / 0.98 (float32) and 0.78 / 0.86
+#: (float64), 6x6 0.91 / 1.10 and 0.88 / 1.08, 7x7 1.11 / 1.29 and 1.02 / 1.24, 9x9
+#: 1.56 / 1.48 and 1.29 / 1.53. Each pass reads and writes a whole plane, so below 7x7
+#: the memory traffic of the second plane eats the saving of taps.
+MIN_TAPS = {np.dtype(np.float32): 49, np.dtype(np.float64): 49}
 
 _OFF = ("0", "off", "false", "no")
 
@@ -58,7 +61,7 @@ def separable_filters(enabled: bool = True) -> Iterator[None]:
     :func:`cyconv.correlate2d`, :func:`cyconv.convolve2d` and per-channel
     :func:`cyconv.conv2d` (one input channel per group) compute a real
     floating kernel that is exactly an outer product of two vectors (a box,
-    Gaussian or Sobel kernel, of at least 5x5 taps) in two 1-D passes. The
+    Gaussian or Sobel kernel, of at least 7x7 taps) in two 1-D passes. The
     result agrees with the direct sum within the dtype's rounding, but not
     bit for bit; ``separable_filters(False)`` runs the direct sum. Outside
     any block the environment variable ``CYCONV_SEPARABLE`` decides
