@@ -59,8 +59,10 @@ def test_gaussian_takes_two_passes_and_random_does_not(rng):
 def test_switch_turns_it_off(rng, monkeypatch):
     img = rng.random((40, 40))
     k = gaussian(9)
+    assert cyconv.show_config(print_=False)["separable"] is True
     with cyconv.separable_filters(False):
         assert filter2d_plan(img, k).family == "planes"
+        assert cyconv.show_config(print_=False)["separable"] is False
         with cyconv.separable_filters(True):  # nested blocks restore the outer setting
             assert filter2d_plan(img, k).family == "separable"
         assert filter2d_plan(img, k).family == "planes"
