@@ -15,7 +15,7 @@ the median of each per-round ratio (the other's time over it), so that load
 from elsewhere on a shared machine affects both sides of each ratio alike.
 
 ``--sweep`` measures where the two passes start to win: direct over two-pass
-time for square kernels of 3 to 9 taps a side, float32 and float64, on one
+time for square kernels of 3 to 11 taps a side, float32 and float64, on one
 1024x1024 image and on 64 planes of 64x64 (a depthwise layer).
 """
 
@@ -117,7 +117,7 @@ def sweep(calls: int, nt: int) -> None:
     print()
     print("| kernel | f32 1024x1024 | f64 1024x1024 | f32 64 x 64x64 | f64 64 x 64x64 |")
     print("|---|---:|---:|---:|---:|")
-    for n in (3, 4, 5, 6, 7, 9):
+    for n in (3, 5, 6, 7, 8, 9, 11):
         cells = []
         for shape in ((1024, 1024), (64, 64, 64)):
             for dtype in (np.float32, np.float64):

@@ -33,11 +33,12 @@ RANK1_ULPS = 4
 #: Fewest taps (``kH * kW``) for which two passes are taken, per work dtype; both sides
 #: must also be at least 2. Measured on a 2-core AMD EPYC Zen 4 (AVX-512 variant, one
 #: thread, ``benchmarks/bench_separable.py --sweep``), direct over two-pass time for a
-#: 1024x1024 image and for 64 planes of 64x64: 5x5 0.98 / 0.98 (float32) and 0.78 / 0.86
-#: (float64), 6x6 0.91 / 1.10 and 0.88 / 1.08, 7x7 1.11 / 1.29 and 1.02 / 1.24, 9x9
-#: 1.56 / 1.48 and 1.29 / 1.53. Each pass reads and writes a whole plane, so below 7x7
-#: the memory traffic of the second plane eats the saving of taps.
-MIN_TAPS = {np.dtype(np.float32): 49, np.dtype(np.float64): 49}
+#: 1024x1024 image / 64 planes of 64x64, in two runs: float32 5x5 0.98 / 0.98 and
+#: 0.82 / 0.99, 6x6 0.91 / 1.10 and 0.99 / 1.24, 7x7 1.11 / 1.29 and 1.03 / 1.31;
+#: float64 7x7 1.02 / 1.24 and 0.94 / 0.94, 8x8 1.08 / 0.98, 9x9 1.29 / 1.53 and
+#: 1.23 / 1.06. Each pass reads and writes a whole plane, so for small kernels the
+#: memory traffic of the intermediate eats the saving of taps (sooner in float64).
+MIN_TAPS = {np.dtype(np.float32): 49, np.dtype(np.float64): 64}
 
 _OFF = ("0", "off", "false", "no")
 
@@ -61,7 +62,8 @@ def separable_filters(enabled: bool = True) -> Iterator[None]:
     :func:`cyconv.correlate2d`, :func:`cyconv.convolve2d` and per-channel
     :func:`cyconv.conv2d` (one input channel per group) compute a real
     floating kernel that is exactly an outer product of two vectors (a box,
-    Gaussian or Sobel kernel, of at least 7x7 taps) in two 1-D passes. The
+    Gaussian or Sobel kernel, of at least 7x7 taps in float32 and 8x8 in
+    float64) in two 1-D passes. The
     result agrees with the direct sum within the dtype's rounding, but not
     bit for bit; ``separable_filters(False)`` runs the direct sum. Outside
     any block the environment variable ``CYCONV_SEPARABLE`` decides
@@ -77,7 +79,7 @@ def separable_filters(enabled: bool = True) -> Iterator[None]:
     --------
     >>> import numpy as np, cyconv
     >>> img = np.random.default_rng(0).random((64, 64))
-    >>> box = np.full((7, 7), 1 / 49)
+    >>> box = np.full((9, 9), 1 / 81)
     >>> with cyconv.separable_filters(False):
     ...     direct = cyconv.correlate2d(img, box, "same")
     >>> bool(np.allclose(cyconv.correlate2d(img, box, "same"), direct, rtol=1e-12))
