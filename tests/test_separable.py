@@ -314,3 +314,19 @@ def test_dask_blocks_sum_like_the_whole(rng):
         )
         whole = cyconv.correlate2d(img, k, "same", boundary, fill)
         assert np.array_equal(lazy.compute(), whole), boundary
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_simd_variant(rng, variant, dtype):
+    img = rng.standard_normal((2, 33, 70)).astype(dtype)
+    k = rank1(rng, 9, 10, dtype)[None]
+    for boundary, fill in BOUNDARIES:
+        assert filter2d_plan(img, k, "same", boundary, fill).family == "separable"
+        out = cyconv.correlate2d(img, k, "same", boundary, fill, n_threads=2)
+        testing.assert_filter(out, "correlate2d", img, k, "same", boundary, fill)
+        assert np.array_equal(out, cyconv.correlate2d(img, k, "same", boundary, fill, n_threads=1))
+    x = rng.standard_normal((1, 2, 30, 41)).astype(dtype)
+    w = _depthwise_weights(rng, 2, 1, 9, 8, dtype)
+    kw = dict(padding="same", groups=2, padding_mode="reflect", stride=(2, 1))
+    assert conv2d_plan(x, w, **kw).family == "separable"
+    testing.assert_conv(cyconv.conv2d(x, w, **kw), x, w, **kw)
