@@ -6,8 +6,9 @@ Run from the repository root::
 
 The default table filters one 1024x1024 float32 image (``mode="same"``, zero
 fill) with Gaussian kernels of 7x7, 15x15 and 31x31 taps by
-:func:`cyconv.correlate2d` with the two-pass path on and off
-(:func:`cyconv.separable_filters`), and by OpenCV's ``cv2.sepFilter2D`` and
+:func:`cyconv.correlate2d` in two passes and by the direct sum (both forced,
+whichever the planner would choose: the column "default path" says which),
+and by OpenCV's ``cv2.sepFilter2D`` and
 ``cv2.filter2D`` (constant border, the same thread count). Each result is
 checked first against the direct sum; then the calls alternate one after the
 other, and the report gives cyconv's median time with the two-pass path and
@@ -26,7 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -68,6 +69,29 @@ def ratio(times: Dict[str, List[float]], other: str, base: str) -> float:
     return statistics.median(b / a for a, b in zip(times[base], times[other]))
 
 
+def forced(img: np.ndarray, k: np.ndarray, nt: int) -> Tuple[Any, Any, Any]:
+    """``(call, two-pass plan, direct plan)`` of ``correlate2d(img, k, "same")``.
+
+    The two-pass plan whatever the thresholds (:data:`cyconv._separable.MIN_TAPS`,
+    :data:`cyconv._plan.SEPARABLE_OVERHEAD`), so that both sides of them are measured.
+    """
+    call = _validate.filter2d_call(img, k, "same", "fill", 0, flip=False)
+    g = call.geo
+    plane = _plan.PlaneGeometry(
+        g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
+    )
+    saved = dict(_separable.MIN_TAPS), _plan.SEPARABLE_OVERHEAD
+    _separable.MIN_TAPS.update({call.work: 1})
+    _plan.SEPARABLE_OVERHEAD = 0.0
+    try:
+        plan = _plan.plan_separable(plane, int(np.prod(g.lead)), k, call.work, nt, "constant", 0.0)
+    finally:
+        _separable.MIN_TAPS.update(saved[0])
+        _plan.SEPARABLE_OVERHEAD = saved[1]
+    assert plan is not None
+    return call, plan, _plan.plan_filter(call, nt, separable=False)
+
+
 def table(calls: int, nt: int) -> None:
     import cv2
 
@@ -76,20 +100,20 @@ def table(calls: int, nt: int) -> None:
     img = rng.random((1024, 1024), dtype=np.float32)
     print(f"1024x1024 float32, mode='same', zero fill, {nt} threads, median of {calls} rounds")
     print()
-    print("| kernel | two-pass ms | direct / two-pass | cv2.sepFilter2D / two-pass |", end="")
-    print(" cv2.filter2D / two-pass |")
-    print("|---|---:|---:|---:|---:|")
+    print("| kernel | default path | two-pass ms | direct / two-pass |", end="")
+    print(" cv2.sepFilter2D / two-pass | cv2.filter2D / two-pass |")
+    print("|---|---|---:|---:|---:|---:|")
     for n in (7, 15, 31):
         k = gaussian(n)
         g = gaussian1d(n).astype(np.float32)
-        assert filter2d_plan(img, k, "same", n_threads=nt).family == "separable"
+        default = filter2d_plan(img, k, "same", n_threads=nt).family
+        call, two_pass, one_pass = forced(img, k, nt)
 
-        def sep(k: np.ndarray = k) -> object:
-            return cyconv.correlate2d(img, k, "same", n_threads=nt)
+        def sep(call: Any = call, plan: Any = two_pass) -> object:
+            return _execute.filter2d(call, plan)
 
-        def direct(k: np.ndarray = k) -> object:
-            with cyconv.separable_filters(False):
-                return cyconv.correlate2d(img, k, "same", n_threads=nt)
+        def direct(call: Any = call, plan: Any = one_pass) -> object:
+            return _execute.filter2d(call, plan)
 
         def cv_sep(g: np.ndarray = g) -> object:
             return cv2.sepFilter2D(img, -1, g, g, borderType=cv2.BORDER_CONSTANT)
@@ -106,7 +130,7 @@ def table(calls: int, nt: int) -> None:
         times = rounds({"sep": sep, "direct": direct, "cv_sep": cv_sep, "cv_full": cv_full}, calls)
         ms = statistics.median(times["sep"]) * 1e3
         print(
-            f"| {n}x{n} | {ms:.2f} | {ratio(times, 'direct', 'sep'):.2f} "
+            f"| {n}x{n} | {default} | {ms:.2f} | {ratio(times, 'direct', 'sep'):.2f} "
             f"| {ratio(times, 'cv_sep', 'sep'):.2f} | {ratio(times, 'cv_full', 'sep'):.2f} |"
         )
 
@@ -124,24 +148,7 @@ def sweep(calls: int, nt: int) -> None:
                 img = rng.random(shape).astype(dtype)
                 k = gaussian(n, dtype)
                 ks = np.broadcast_to(k, (shape[0], n, n)) if len(shape) == 3 else k
-                # the two-pass plan, whatever the threshold and the overhead factor
-                call = _validate.filter2d_call(img, ks, "same", "fill", 0, flip=False)
-                g = call.geo
-                plane = _plan.PlaneGeometry(
-                    g.H, g.W, g.W, 1, g.Wo, 1, n, n, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
-                )
-                saved = dict(_separable.MIN_TAPS), _plan.SEPARABLE_OVERHEAD
-                _separable.MIN_TAPS.update({np.dtype(dtype): 1})
-                _plan.SEPARABLE_OVERHEAD = 0.0
-                try:
-                    plan = _plan.plan_separable(
-                        plane, int(np.prod(g.lead)), ks, np.dtype(dtype), nt, "constant", 0.0
-                    )
-                finally:
-                    _separable.MIN_TAPS.update(saved[0])
-                    _plan.SEPARABLE_OVERHEAD = saved[1]
-                assert plan is not None
-                direct_plan = _plan.plan_filter(call, nt, separable=False)
+                call, plan, direct_plan = forced(img, ks, nt)
 
                 def two(call=call, plan=plan) -> object:
                     return _execute.filter2d(call, plan)

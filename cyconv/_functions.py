@@ -122,7 +122,7 @@ def conv2d(
     With one input channel per group (depthwise layers, channel
     multipliers) and real floating weights whose every kernel is exactly
     rank-1 (``weight[o, 0] == outer(u, v)``, such as Gaussian or box kernels)
-    of at least 7x7 taps (8x8 in float64), the layer runs in two 1-D passes (``(1, kW)`` and
+    of at least 8x8 taps (9x9 in float64), the layer runs in two 1-D passes (``(1, kW)`` and
     ``(kH, 1)``), with every padding mode, stride and dilation. The result
     agrees with the direct sum within the dtype's rounding and is identical
     for every thread count; :func:`cyconv.separable_filters` (``False``) or
@@ -230,7 +230,7 @@ def correlate2d(
     -----
     A real floating kernel (float32 or float64 result) that is exactly
     rank-1, ``in2 == outer(u, v)`` to a few ulps (box, Gaussian, Sobel
-    kernels), of at least 7x7 taps (8x8 in float64), is computed in two 1-D passes of
+    kernels), of at least 8x8 taps (9x9 in float64), is computed in two 1-D passes of
     ``kW`` and ``kH`` taps instead of one of ``kH * kW``, for every mode,
     boundary and fill value (a stack of kernels: if each is rank-1). The
     result agrees with the direct sum within the dtype's rounding, not bit
@@ -276,7 +276,7 @@ def convolve2d(
 
     Notes
     -----
-    Rank-1 real floating kernels of at least 7x7 taps (8x8 in float64) run in two 1-D passes,
+    Rank-1 real floating kernels of at least 8x8 taps (9x9 in float64) run in two 1-D passes,
     as in :func:`correlate2d` (the flipped kernel is rank-1 as well);
     :func:`cyconv.separable_filters` and ``CYCONV_SEPARABLE=0`` turn that
     off.

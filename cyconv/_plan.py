@@ -486,8 +486,8 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: 
 
 
 #: Two passes are taken only if their taps per output pixel (strides counted), times
-#: this, are at most the direct sum's: a 7x7 kernel (14 against 49) qualifies, 3x17 (20
-#: against 51) does not.
+#: this, are at most the direct sum's: a 9x9 kernel (18 against 81) qualifies, 3x31 (34
+#: against 93) does not.
 SEPARABLE_OVERHEAD = 3.0
 
 

@@ -31,14 +31,17 @@ ENV = "CYCONV_SEPARABLE"
 RANK1_ULPS = 4
 
 #: Fewest taps (``kH * kW``) for which two passes are taken, per work dtype; both sides
-#: must also be at least 2. Measured on a 2-core AMD EPYC Zen 4 (AVX-512 variant, one
-#: thread, ``benchmarks/bench_separable.py --sweep``), direct over two-pass time for a
-#: 1024x1024 image / 64 planes of 64x64, in two runs: float32 5x5 0.98 / 0.98 and
-#: 0.82 / 0.99, 6x6 0.91 / 1.10 and 0.99 / 1.24, 7x7 1.11 / 1.29 and 1.03 / 1.31;
-#: float64 7x7 1.02 / 1.24 and 0.94 / 0.94, 8x8 1.08 / 0.98, 9x9 1.29 / 1.53 and
-#: 1.23 / 1.06. Each pass reads and writes a whole plane, so for small kernels the
-#: memory traffic of the intermediate eats the saving of taps (sooner in float64).
-MIN_TAPS = {np.dtype(np.float32): 49, np.dtype(np.float64): 64}
+#: must also be at least 2. Measured on a 2-core AMD EPYC Zen 4 (AVX-512 variant,
+#: ``benchmarks/bench_separable.py --sweep``), direct over two-pass time, one thread /
+#: two threads, for a 1024x1024 image and for 64 planes of 64x64: float32 6x6 0.93 /
+#: 1.01 and 1.16 / 1.14, 7x7 1.06 / 1.52 and 1.24 / 1.07, 8x8 1.14 / 1.45 and 1.34 /
+#: 1.24; float64 8x8 1.06 / 1.05 and 1.00 / 1.28, 9x9 1.26 / 1.38 and 1.27 / 1.42.
+#: Interleaved with the direct call alone, 2 threads, float32 7x7 gave 1.10, 0.85 and
+#: 1.03 on 1024x1024, 64 x 64x64 and 4 x 512x512, 8x8 1.15, 1.09 and 1.04. Each pass
+#: reads and writes a whole plane, so for small kernels the memory traffic of the
+#: intermediate eats the saving of taps (sooner in float64): the thresholds are where
+#: two passes won in every one of these runs.
+MIN_TAPS = {np.dtype(np.float32): 64, np.dtype(np.float64): 81}
 
 _OFF = ("0", "off", "false", "no")
 
@@ -62,7 +65,7 @@ def separable_filters(enabled: bool = True) -> Iterator[None]:
     :func:`cyconv.correlate2d`, :func:`cyconv.convolve2d` and per-channel
     :func:`cyconv.conv2d` (one input channel per group) compute a real
     floating kernel that is exactly an outer product of two vectors (a box,
-    Gaussian or Sobel kernel, of at least 7x7 taps in float32 and 8x8 in
+    Gaussian or Sobel kernel, of at least 8x8 taps in float32 and 9x9 in
     float64) in two 1-D passes. The
     result agrees with the direct sum within the dtype's rounding, but not
     bit for bit; ``separable_filters(False)`` runs the direct sum. Outside
