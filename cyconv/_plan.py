@@ -275,8 +275,8 @@ class SeparablePlan:
     that intermediate (``H x Wo`` per plane); ``"columns"``: ``u`` first
     (intermediate ``Ho x W``), then ``v``. Each pass pads only its own axis,
     with the call's mode; a constant fill value ``c`` pads the second pass
-    with the first pass of a row (column) of ``c``. Strides and dilation go to the pass of
-    their axis.
+    with what the first pass gives on a row (column) of ``c``. Strides and
+    dilation go to the pass of their axis.
     """
 
     n_threads: int
