@@ -295,6 +295,11 @@ def run_planes(
     )
 
 
+#: Most bytes of two-pass intermediate per call: planes go through in chunks that fit
+#: (at least one plane), which the scratch pool keeps between calls.
+SEPARABLE_MID_BYTES = 32 * 1024 * 1024
+
+
 def run_separable(
     x: np.ndarray,
     bias: np.ndarray,
@@ -308,11 +313,13 @@ def run_separable(
 ) -> None:
     """A rank-1 correlation of ``plan.planes`` planes in two passes of ``conv_planes_*``.
 
-    ``kernel[p]`` is the index of plane ``p``'s kernel in the plan's factors.
-    The intermediate (one per plane, of the first pass's output size) is
-    scratch memory; each pass is the per-plane kernel with its own geometry,
-    so each output element is computed in one fixed order on every thread
-    count.
+    ``kernel[p]`` is the index of plane ``p``'s kernel in the plan's factors;
+    ``bias`` is empty or one value per plane. The intermediate (one per
+    plane, of the first pass's output size) is scratch memory, at most
+    :data:`SEPARABLE_MID_BYTES` (or one plane) at a time: the planes go
+    through in chunks. Each pass is the per-plane kernel with its own
+    geometry, so each output element is computed in one fixed order on
+    every thread count and every chunking.
     """
     first, second = (plan.v, plan.u) if plan.first == "rows" else (plan.u, plan.v)
     fill2 = fill
@@ -320,32 +327,40 @@ def run_separable(
         fill2 = _first_pass_of_fill(first[0], fill, plan)
     g1 = plan.pass1.plane
     size = g1.Ho * g1.Wo
-    mid_off = np.arange(plan.planes, dtype=np.intp) * size
-    with _scratch.scratch(plan.planes * size, x.dtype) as mid:
-        run_planes(
-            x,
-            first,
-            np.empty(0, x.dtype),
-            mid,
-            in_off,
-            np.ascontiguousarray(kernel * first.shape[1]),
-            mid_off,
-            mode,
-            fill,
-            plan.pass1,
-        )
-        run_planes(
-            mid,
-            second,
-            bias,
-            out,
-            mid_off,
-            np.ascontiguousarray(kernel * second.shape[1]),
-            out_off,
-            mode,
-            fill2,
-            plan.pass2,
-        )
+    P = plan.planes
+    chunk = max(1, min(P, SEPARABLE_MID_BYTES // (size * x.dtype.itemsize)))
+    k1 = kernel * first.shape[1]
+    k2 = kernel * second.shape[1]
+    mid_off = np.arange(chunk, dtype=np.intp) * size
+    with _scratch.scratch(chunk * size, x.dtype) as mid:
+        for p0 in range(0, P, chunk):
+            p1 = min(P, p0 + chunk)
+            n = p1 - p0
+            part = slice(p0, p1)
+            run_planes(
+                x,
+                first,
+                np.empty(0, x.dtype),
+                mid,
+                np.ascontiguousarray(in_off[part]),
+                np.ascontiguousarray(k1[part]),
+                mid_off[:n],
+                mode,
+                fill,
+                plan.pass1,
+            )
+            run_planes(
+                mid,
+                second,
+                np.ascontiguousarray(bias[part]) if bias.size else bias,
+                out,
+                mid_off[:n],
+                np.ascontiguousarray(k2[part]),
+                np.ascontiguousarray(out_off[part]),
+                mode,
+                fill2,
+                plan.pass2,
+            )
 
 
 def _first_pass_of_fill(factor: np.ndarray, fill: float, plan: SeparablePlan) -> float:

@@ -303,6 +303,23 @@ def test_bitwise_equal_across_thread_counts(rng):
     assert np.array_equal(outs[0], outs[1])
 
 
+def test_planes_in_chunks_give_the_same_bits(rng, monkeypatch):
+    from cyconv import _execute
+
+    img = rng.standard_normal((5, 30, 41)).astype(np.float32)
+    k = rank1(rng, 9, 9, np.float32)[None]
+    x = rng.standard_normal((2, 3, 30, 41))
+    w = _depthwise_weights(rng, 3, 2, 9, 9, np.float64)
+    b = rng.standard_normal(6)
+    kw = dict(padding=4, groups=3, padding_mode="reflect")
+    whole = [cyconv.correlate2d(img, k, "same", "fill", 1.5), cyconv.conv2d(x, w, b, **kw)]
+    for budget in (1, 2 * 30 * 41 * 8, 3 * 30 * 41 * 8):  # chunks of 1, 2 and 3 planes
+        monkeypatch.setattr(_execute, "SEPARABLE_MID_BYTES", budget)
+        parts = [cyconv.correlate2d(img, k, "same", "fill", 1.5), cyconv.conv2d(x, w, b, **kw)]
+        assert all(np.array_equal(a, c) for a, c in zip(whole, parts)), budget
+    testing.assert_conv(parts[1], x, w, b, **kw)
+
+
 def test_dask_blocks_sum_like_the_whole(rng):
     da = pytest.importorskip("dask.array")
     import cyconv.dask
