@@ -14,6 +14,9 @@ and chosen at import. The public API:
   (``torch.nn.grad``);
 * :func:`correlate2d`, :func:`convolve2d` - ``scipy.signal`` 2-D filters,
   extended to stacks of images;
+* :func:`separable_filters` - turn the two-pass computation of separable
+  (rank-1) kernels off or on in a ``with`` block (``CYCONV_SEPARABLE=0``
+  turns it off for the process);
 * :func:`output_shape` - the output-size formula;
 * :func:`show_config` - build and runtime configuration;
 * :mod:`cyconv.reference` - the same functions in plain NumPy;
@@ -27,6 +30,7 @@ from ._config import show_config
 from ._functions import conv2d, convolve2d, correlate2d, output_shape
 from ._functions_nd import conv1d, conv3d, conv_transpose1d, conv_transpose3d
 from ._layers import Conv1d, Conv2d, Conv3d
+from ._separable import separable_filters
 from ._transpose import conv_transpose2d
 from ._version import __version__
 
@@ -46,5 +50,6 @@ __all__ = [
     "grad",
     "output_shape",
     "reference",
+    "separable_filters",
     "show_config",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any, Dict
 
-from . import _dispatch
+from . import _dispatch, _separable
 from ._kernels import _cpu
 from ._version import __version__
 
@@ -27,7 +27,9 @@ def show_config(print_: bool = True) -> Dict[str, Any]:
         ``variants`` (variants this CPU can run, best first), ``cpu``
         (detected instruction-set levels), ``compile_flags`` of the active
         variant, ``tile_float32``/``tile_float64`` (register tile: output
-        pixels x output channels), ``machine`` and ``python``.
+        pixels x output channels), ``separable`` (whether rank-1 filter
+        kernels run in two 1-D passes here and now, see
+        :func:`cyconv.separable_filters`), ``machine`` and ``python``.
 
     Examples
     --------
@@ -50,6 +52,7 @@ def show_config(print_: bool = True) -> Dict[str, Any]:
         "vector_bytes": info["vector_bytes"],
         "tile_float32": info["tile_float32"],
         "tile_float64": info["tile_float64"],
+        "separable": _separable.enabled(),
         "machine": platform.machine(),
         "python": platform.python_version(),
     }

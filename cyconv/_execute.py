@@ -22,11 +22,13 @@ from ._nd import NdCall
 from ._plan import (
     ChannelsPlan,
     EmptyPlan,
+    FilterPlan,
     MixingPlan,
     Plan,
     PlaneGeometry,
     PlanesPlan,
     PointwisePlan,
+    SeparablePlan,
     Tiles,
     plan_conv,
     plan_filter,
@@ -293,6 +295,95 @@ def run_planes(
     )
 
 
+#: Most bytes of two-pass intermediate per call: planes go through in chunks that fit
+#: (at least one plane), which the scratch pool keeps between calls.
+SEPARABLE_MID_BYTES = 32 * 1024 * 1024
+
+
+def run_separable(
+    x: np.ndarray,
+    bias: np.ndarray,
+    out: np.ndarray,
+    in_off: np.ndarray,
+    kernel: np.ndarray,
+    out_off: np.ndarray,
+    mode: str,
+    fill: float,
+    plan: SeparablePlan,
+) -> None:
+    """A rank-1 correlation of ``plan.planes`` planes in two passes of ``conv_planes_*``.
+
+    ``kernel[p]`` is the index of plane ``p``'s kernel in the plan's factors;
+    ``bias`` is empty or one value per plane. The intermediate (one per
+    plane, of the first pass's output size) is scratch memory, at most
+    :data:`SEPARABLE_MID_BYTES` (or one plane) at a time: the planes go
+    through in chunks. Each pass is the per-plane kernel with its own
+    geometry, so each output element is computed in one fixed order on
+    every thread count and every chunking.
+    """
+    first, second = (plan.v, plan.u) if plan.first == "rows" else (plan.u, plan.v)
+    fill2 = fill
+    if mode == "constant" and fill != 0:
+        fill2 = _first_pass_of_fill(first[0], fill, plan)
+    g1 = plan.pass1.plane
+    size = g1.Ho * g1.Wo
+    P = plan.planes
+    chunk = max(1, min(P, SEPARABLE_MID_BYTES // (size * x.dtype.itemsize)))
+    k1 = kernel * first.shape[1]
+    k2 = kernel * second.shape[1]
+    mid_off = np.arange(chunk, dtype=np.intp) * size
+    with _scratch.scratch(chunk * size, x.dtype) as mid:
+        for p0 in range(0, P, chunk):
+            p1 = min(P, p0 + chunk)
+            n = p1 - p0
+            part = slice(p0, p1)
+            run_planes(
+                x,
+                first,
+                np.empty(0, x.dtype),
+                mid,
+                np.ascontiguousarray(in_off[part]),
+                np.ascontiguousarray(k1[part]),
+                mid_off[:n],
+                mode,
+                fill,
+                plan.pass1,
+            )
+            run_planes(
+                mid,
+                second,
+                np.ascontiguousarray(bias[part]) if bias.size else bias,
+                out,
+                mid_off[:n],
+                np.ascontiguousarray(k2[part]),
+                np.ascontiguousarray(out_off[part]),
+                mode,
+                fill2,
+                plan.pass2,
+            )
+
+
+def _first_pass_of_fill(factor: np.ndarray, fill: float, plan: SeparablePlan) -> float:
+    """The first pass's value on a row (or column) of the constant ``fill``: the second
+    pass's fill value.
+
+    Computed by the same kernel as the first pass, so that the padding holds
+    exactly what the first pass gives on an input padded with ``fill`` by
+    hand (a block of :mod:`cyconv.dask`), not ``fill * sum(factor)`` rounded
+    otherwise.
+    """
+    n = factor.shape[0]
+    shape = (1, n) if plan.first == "rows" else (n, 1)
+    h, w = shape
+    g = PlaneGeometry(h, w, w, 1, 1, 1, h, w, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1)
+    tiny = plan_planes(g, 1, factor.itemsize, Tiles.active(factor.dtype), 1)
+    src = np.full(n, fill, dtype=factor.dtype)
+    res = np.zeros(1, dtype=factor.dtype)
+    zero = np.zeros(1, dtype=np.intp)
+    run_planes(src, factor, np.empty(0, factor.dtype), res, zero, zero, zero, "constant", 0, tiny)
+    return float(res[0])
+
+
 @functools.lru_cache(maxsize=64)
 def _depthwise_offsets(
     N: int, O: int, plane: int, oplane: int, khw: int
@@ -312,9 +403,10 @@ def _run_depthwise(
     out: np.ndarray,
     geo: ConvGeometry,
     mode: str,
-    plan: PlanesPlan,
+    plan: Union[PlanesPlan, SeparablePlan],
 ) -> None:
-    """Convolution with one input channel per group, as independent planes."""
+    """Convolution with one input channel per group, as independent planes (in two
+    passes with a :class:`SeparablePlan`)."""
     N, C, H, W, O = geo.N, geo.C, geo.H, geo.W, geo.O
     Og = O // geo.groups
     if Og == 1 and not geo.nhwc:  # plain depthwise: plane p reads plane p
@@ -333,7 +425,11 @@ def _run_depthwise(
         out_off = np.ascontiguousarray(out_off.ravel())
         k_off = np.tile(np.arange(O, dtype=np.intp) * (geo.kH * geo.kW), N)
     bias = np.tile(b, N) if b is not None else np.empty(0, x.dtype)
-    run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
+    if isinstance(plan, SeparablePlan):
+        kernel = k_off // (geo.kH * geo.kW)
+        run_separable(x, bias, out, in_off, kernel, out_off, mode, 0.0, plan)
+    else:
+        run_planes(x, w, bias, out, in_off, k_off, out_off, mode, 0.0, plan)
 
 
 #: Output pixels per register block of ``conv_dwcl_*`` (the larger of its template's PB, P3).
@@ -483,7 +579,7 @@ def _conv2d_complex(call: ConvCall, plan: Plan, result: np.ndarray) -> np.ndarra
 
     def real_conv(xp: np.ndarray, wp: np.ndarray, out: np.ndarray) -> np.ndarray:
         sub = dataclasses.replace(call, x=xp, w=wp, b=None, dtype=call.work)
-        return conv2d(sub, plan_conv(sub, plan.n_threads), out)
+        return conv2d(sub, plan_conv(sub, plan.n_threads, separable=False), out)
 
     bshape = (-1,) if call.geo.nhwc else (-1, 1, 1)
     return complex_conv(
@@ -521,7 +617,7 @@ def conv2d(
     x, w, b, target = work_operands(call, result)
     if isinstance(plan, ChannelsPlan):
         run_channels(x, w, b, target, geo, call.mode, plan)
-    elif isinstance(plan, PlanesPlan):
+    elif isinstance(plan, (PlanesPlan, SeparablePlan)):
         _run_depthwise(x, w, b, target, geo, call.mode, plan)
     elif isinstance(plan, PointwisePlan):
         _run_pointwise(x, w, b, target, geo, plan)
@@ -545,11 +641,14 @@ def _correlate_real(
     fill: float,
     nt: int,
     out: Optional[np.ndarray] = None,
+    separable: Optional[SeparablePlan] = None,
 ) -> np.ndarray:
     """Real cross-correlation of ``a`` with ``k`` (one float dtype) by the planes kernel.
 
     The leading axes of ``a`` and ``k`` broadcast; the geometry is ``call``'s.
     ``out`` (C-contiguous, of the result's shape and dtype) receives the result.
+    ``separable``, the plan of a float call with rank-1 kernels ``k``, runs two
+    passes; otherwise the direct sum.
     """
     dtype = a.dtype
     lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
@@ -557,7 +656,7 @@ def _correlate_real(
         call, a=a, k=k, dtype=dtype, geo=call.geo._replace(lead=lead), fillvalue=fill
     )
     g = sub.geo
-    plan = plan_filter(sub, nt)
+    plan = separable or plan_filter(sub, nt, separable=False)
     result = np.empty(g.out_shape, dtype=dtype) if out is None else out
     if isinstance(plan, EmptyPlan):
         return result
@@ -569,18 +668,15 @@ def _correlate_real(
     k_off = np.broadcast_to(
         np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
     )
-    run_planes(
-        a,
-        k,
-        np.empty(0, dtype),
-        result,
-        np.ascontiguousarray(in_off.ravel() * (g.H * g.W)),
-        np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW)),
-        np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo),
-        sub.boundary,
-        fill,
-        plan,
-    )
+    in_off = np.ascontiguousarray(in_off.ravel() * (g.H * g.W))
+    out_off = np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo)
+    if isinstance(plan, SeparablePlan):
+        kernel = np.ascontiguousarray(k_off.ravel())
+        empty = np.empty(0, dtype)
+        run_separable(a, empty, result, in_off, kernel, out_off, sub.boundary, fill, plan)
+        return result
+    k_off = np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW))
+    run_planes(a, k, np.empty(0, dtype), result, in_off, k_off, out_off, sub.boundary, fill, plan)
     return result
 
 
@@ -786,9 +882,7 @@ def _filled_empty(call: FilterCall, k: np.ndarray) -> np.ndarray:
     return result
 
 
-def filter2d(
-    call: FilterCall, plan: Union[PlanesPlan, EmptyPlan], out: Optional[np.ndarray] = None
-) -> np.ndarray:
+def filter2d(call: FilterCall, plan: FilterPlan, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Compute a validated ``correlate2d``/``convolve2d`` call by ``plan``.
 
     Float results run the kernel of their dtype; integer results are exact
@@ -810,7 +904,9 @@ def filter2d(
     elif dt.kind in "iub":
         result = _correlate_int(call, a, k, nt)
     else:
-        result = _correlate_real(call, operand(a, dt), operand(k, dt), float(call.fillvalue), nt)
+        sep = plan if isinstance(plan, SeparablePlan) else None
+        a, k = operand(a, dt), operand(k, dt)
+        result = _correlate_real(call, a, k, float(call.fillvalue), nt, separable=sep)
     if g.swapped and not call.flip:
         result = result[..., ::-1, ::-1]
     if call.axes is not None:

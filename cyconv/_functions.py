@@ -115,6 +115,19 @@ def conv2d(
     --------
     output_shape : the shape without computing.
     cyconv.reference.conv2d : the same in readable NumPy.
+    separable_filters : the switch of the two-pass path.
+
+    Notes
+    -----
+    With one input channel per group (depthwise layers, channel
+    multipliers) and real floating weights whose every kernel is exactly
+    rank-1 (``weight[o, 0] == outer(u, v)``, such as Gaussian or box kernels)
+    of at least 8x8 taps (9x9 in float64), the layer runs in two 1-D passes (``(1, kW)`` and
+    ``(kH, 1)``), with every padding mode, stride and dilation. The result
+    agrees with the direct sum within the dtype's rounding and is identical
+    for every thread count; :func:`cyconv.separable_filters` (``False``) or
+    ``CYCONV_SEPARABLE=0`` runs the direct sum instead. Complex layers keep
+    the direct sum.
 
     Examples
     --------
@@ -209,6 +222,23 @@ def correlate2d(
     TypeError
         Non-numeric arrays, non-integer ``axes``.
 
+    See Also
+    --------
+    separable_filters : the switch of the two-pass path.
+
+    Notes
+    -----
+    A real floating kernel (float32 or float64 result) that is exactly
+    rank-1, ``in2 == outer(u, v)`` to a few ulps (box, Gaussian, Sobel
+    kernels), of at least 8x8 taps (9x9 in float64), is computed in two 1-D passes of
+    ``kW`` and ``kH`` taps instead of one of ``kH * kW``, for every mode,
+    boundary and fill value (a stack of kernels: if each is rank-1). The
+    result agrees with the direct sum within the dtype's rounding, not bit
+    for bit, and is identical for every thread count.
+    ``with cyconv.separable_filters(False):`` or the environment variable
+    ``CYCONV_SEPARABLE=0`` runs the direct sum. Integer and complex filters
+    always run the direct sum (integer results stay exact).
+
     Examples
     --------
     >>> import numpy as np, cyconv
@@ -243,6 +273,13 @@ def convolve2d(
     axes: ``out[i, j] = sum_{m, n} in1[i - m, j - n] * in2[m, n]`` (complex
     kernels are not conjugated). Parameters, modes, boundaries, dtypes,
     ``axes``, ``out`` and stacking as in :func:`correlate2d`.
+
+    Notes
+    -----
+    Rank-1 real floating kernels of at least 8x8 taps (9x9 in float64) run in two 1-D passes,
+    as in :func:`correlate2d` (the flipped kernel is rank-1 as well);
+    :func:`cyconv.separable_filters` and ``CYCONV_SEPARABLE=0`` turn that
+    off.
 
     Examples
     --------

@@ -20,18 +20,23 @@ Three families:
 ``PlanesPlan``
     Per-channel 2-D correlation (depthwise ``conv2d``, ``correlate2d``,
     ``convolve2d``): independent planes, vectorised along the output row.
+
+and ``SeparablePlan``, two ``PlanesPlan`` passes (1 x kW and kH x 1) for a
+per-channel call whose kernels are all rank-1 (:mod:`cyconv._separable`).
+That test reads the kernel's values, the one place where the planner looks at
+array data (O(kH * kW) per kernel).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _dispatch, _team
+from . import _dispatch, _separable, _team
 from ._args import resolve_threads
 from ._validate import (
     ConvCall,
@@ -296,7 +301,44 @@ class EmptyPlan:
     path = "empty"
 
 
-Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, ChannelsPlan, EmptyPlan]
+@dataclass(frozen=True)
+class SeparablePlan:
+    """A rank-1 kernel ``K = u v^T`` in two per-plane passes through an intermediate.
+
+    ``first == "rows"``: the ``(1, kW)`` pass with ``v`` along the rows of
+    every input row, then the ``(kH, 1)`` pass with ``u`` down the columns of
+    that intermediate (``H x Wo`` per plane); ``"columns"``: ``u`` first
+    (intermediate ``Ho x W``), then ``v``. Each pass pads only its own axis,
+    with the call's mode; a constant fill value ``c`` pads the second pass
+    with what the first pass gives on a row (column) of ``c``. Strides and
+    dilation go to the pass of their axis.
+    """
+
+    n_threads: int
+    first: str  # "rows" or "columns": the pass that runs first
+    pass1: PlanesPlan
+    pass2: PlanesPlan
+    u: np.ndarray = field(compare=False, repr=False)  # (kernels, kH), the column factors
+    v: np.ndarray = field(compare=False, repr=False)  # (kernels, kW), the row factors
+
+    family = "separable"
+
+    @property
+    def path(self) -> str:
+        """``"separable rows-first"`` or ``"separable columns-first"``."""
+        return f"separable {self.first}-first"
+
+    @property
+    def planes(self) -> int:
+        return self.pass1.planes
+
+    @property
+    def factors(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(u, v)``: ``kernel[p] == outer(u[p], v[p])`` (to rounding)."""
+        return self.u, self.v
+
+
+Plan = Union[MixingPlan, PointwisePlan, PlanesPlan, ChannelsPlan, EmptyPlan, SeparablePlan]
 
 
 # --------------------------------------------------------------------------- channel mixing
@@ -478,6 +520,77 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: 
     return PlanesPlan(nt, planes, g, CW, R, Hp, Wp, xa, xb)
 
 
+#: Two passes are taken only if their taps per output pixel (strides counted), times
+#: this, are at most the direct sum's: a 9x9 kernel (18 against 81) qualifies, 3x31 (34
+#: against 93) does not.
+SEPARABLE_OVERHEAD = 3.0
+
+
+def plan_separable(
+    g: PlaneGeometry,
+    planes: int,
+    k: np.ndarray,
+    work: np.dtype,
+    nt: int,
+    mode: str,
+    fill: float,
+) -> Optional[SeparablePlan]:
+    """Two passes for ``planes`` planes with the kernels ``k`` (``(..., kH, kW)``), or None.
+
+    None where the switch is off, the kernel is too small for two passes to
+    pay (:func:`cyconv._separable.worth_it`, :data:`SEPARABLE_OVERHEAD`), a
+    kernel is not rank-1, or a nonzero constant fill would pad the second
+    pass with a different value per kernel (first factors that differ).
+
+    The choice and the order of the passes depend on the kernel, the
+    strides and the dtype only, never on the image size or the mode: a
+    block of an image (:mod:`cyconv.dask`) is then computed with the same
+    sums as the whole. Per output pixel, rows first costs ``sh * kW + kH``
+    taps (the row pass runs on every input row) and columns first ``sw * kH
+    + kW``; at stride 1 both are ``kH + kW`` and the rows go first.
+    """
+    if not (_separable.enabled() and _separable.worth_it(g.kH, g.kW, work)):
+        return None
+    rows_taps = g.sh * g.kW + g.kH
+    cols_taps = g.sw * g.kH + g.kW
+    if SEPARABLE_OVERHEAD * min(rows_taps, cols_taps) > g.kH * g.kW:
+        return None
+    factors = _separable.rank1_factors(k, work)
+    if factors is None:
+        return None
+    u, v = factors
+    rows_first = rows_taps <= cols_taps
+    first = v if rows_first else u
+    if mode == "constant" and fill != 0 and (first != first[0]).any():
+        return None
+    # each pass: sizes, strides (input, output), kernel, stride, dilation, pads, output size
+    H, W, Ho, Wo = g.H, g.W, g.Ho, g.Wo
+    if rows_first:
+        g1 = PlaneGeometry(
+            H, W, g.ish, g.isw, Wo, 1, 1, g.kW, 1, g.sw, 1, g.dw, 0, 0, g.pl, g.pr, H, Wo
+        )
+        g2 = PlaneGeometry(
+            H, Wo, Wo, 1, g.osh, g.osw, g.kH, 1, g.sh, 1, g.dh, 1, g.pt, g.pb, 0, 0, Ho, Wo
+        )
+    else:
+        g1 = PlaneGeometry(
+            H, W, g.ish, g.isw, W, 1, g.kH, 1, g.sh, 1, g.dh, 1, g.pt, g.pb, 0, 0, Ho, W
+        )
+        g2 = PlaneGeometry(
+            Ho, W, W, 1, g.osh, g.osw, 1, g.kW, 1, g.sw, 1, g.dw, 0, 0, g.pl, g.pr, Ho, Wo
+        )
+    tiles = Tiles.active(work)
+    itemsize = np.dtype(work).itemsize
+    return SeparablePlan(
+        nt,
+        "rows" if rows_first else "columns",
+        plan_planes(g1, planes, itemsize, tiles, nt),
+        plan_planes(g2, planes, itemsize, tiles, nt),
+        u,
+        v,
+    )
+
+
 def depthwise_plane(geo: ConvGeometry) -> PlaneGeometry:
     """The plane geometry of a conv2d with one input channel per group."""
     if geo.nhwc:
@@ -506,8 +619,12 @@ def depthwise_plane(geo: ConvGeometry) -> PlaneGeometry:
 # --------------------------------------------------------------------------- entry points
 
 
-def plan_conv(call: ConvCall, nt: int, prepacked: bool = False) -> Plan:
-    """The plan of a validated ``conv2d`` call on ``nt`` threads."""
+def plan_conv(call: ConvCall, nt: int, prepacked: bool = False, separable: bool = True) -> Plan:
+    """The plan of a validated ``conv2d`` call on ``nt`` threads.
+
+    ``separable=False`` never takes two passes (the sub-calls of complex
+    convolutions, whose kernels are combinations of parts).
+    """
     geo = call.geo
     if geo.N == 0:
         return EmptyPlan(nt)
@@ -516,14 +633,28 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False) -> Plan:
     if geo.C // geo.groups == 1:
         if geo.nhwc and geo.O == geo.C:
             return plan_channels(geo.N, geo.Ho, nt)
-        return plan_planes(depthwise_plane(geo), geo.N * geo.O, itemsize, tiles, nt)
+        plane = depthwise_plane(geo)
+        if separable and call.dtype.kind == "f":
+            sep = plan_separable(plane, geo.N * geo.O, call.w, call.work, nt, call.mode, 0.0)
+            if sep is not None:
+                return sep
+        return plan_planes(plane, geo.N * geo.O, itemsize, tiles, nt)
     if is_pointwise(geo):
         return plan_pointwise(geo, itemsize, tiles, nt)
     return plan_mixing(geo, itemsize, tiles, nt, prepacked)
 
 
-def plan_filter(call: FilterCall, nt: int) -> Union[PlanesPlan, EmptyPlan]:
-    """The plan of a validated ``correlate2d``/``convolve2d`` call on ``nt`` threads."""
+FilterPlan = Union[PlanesPlan, EmptyPlan, SeparablePlan]
+
+
+def plan_filter(call: FilterCall, nt: int, separable: bool = True) -> FilterPlan:
+    """The plan of a validated ``correlate2d``/``convolve2d`` call on ``nt`` threads.
+
+    Real floating calls with rank-1 kernels may take two passes
+    (:class:`SeparablePlan`); ``separable=False`` never does (the float
+    sub-calls of integer and complex filters, whose exactness or parts
+    depend on the direct sum).
+    """
     g = call.geo
     planes = math.prod(g.lead)
     if planes == 0 or 0 in (g.H, g.W, g.kH, g.kW, g.Ho, g.Wo):
@@ -532,6 +663,11 @@ def plan_filter(call: FilterCall, nt: int) -> Union[PlanesPlan, EmptyPlan]:
         g.H, g.W, g.W, 1, g.Wo, 1, g.kH, g.kW, 1, 1, 1, 1, g.pt, g.pb, g.pl, g.pr, g.Ho, g.Wo
     )
     work = call.work
+    if separable and call.dtype.kind == "f":
+        k = call.k[..., ::-1, ::-1] if call.flip else call.k
+        sep = plan_separable(plane, planes, k, work, nt, call.boundary, float(call.fillvalue))
+        if sep is not None:
+            return sep
     return plan_planes(plane, planes, work.itemsize, Tiles.active(work), nt)
 
 
@@ -568,7 +704,7 @@ def filter2d_plan(
     convolve: bool = False,
     axes: Any = None,
     n_threads: Optional[int] = None,
-) -> Union[PlanesPlan, EmptyPlan]:
+) -> FilterPlan:
     """The plan :func:`cyconv.correlate2d` (or ``convolve2d``) would carry out."""
     call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=convolve, axes=axes)
     return plan_filter(call, threads(n_threads))
