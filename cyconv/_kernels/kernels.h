@@ -70,6 +70,7 @@ static inline cy_vf64 cy_keep_f64(cy_vf64 v) { return v; }
 #define CY_VL32 ((Py_ssize_t)(sizeof(cy_vf32) / sizeof(float)))
 #define CY_VL64 ((Py_ssize_t)(sizeof(cy_vf64) / sizeof(double)))
 
+/* cy_wtime(): wall-clock seconds from an arbitrary origin. */
 #ifdef _OPENMP
 #include <omp.h>
 #define CY_OPENMP 1
@@ -78,11 +79,16 @@ static inline int cy_thread_num(void) { return omp_get_thread_num(); }
 static inline int cy_team_threads(void) { return omp_get_num_threads(); }
 static inline double cy_wtime(void) { return omp_get_wtime(); }
 #else
+#include <time.h>
 #define CY_OPENMP 0
 static inline int cy_max_threads(void) { return 1; }
 static inline int cy_thread_num(void) { return 0; }
 static inline int cy_team_threads(void) { return 1; }
-static inline double cy_wtime(void) { return 0.0; }
+static inline double cy_wtime(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 #endif
 
 /*

@@ -2,12 +2,14 @@
 
 ``python -m cyconv bench`` runs the layers of the benchmark suite
 (``cyconv/bench/suite.json``) through cyconv and through every installed peer
-listed for the layer (NumPy im2col + matmul, SciPy, PyTorch, OpenCV), checks
+listed for the layer (NumPy im2col + matmul, SciPy, PyTorch NCHW and
+channels_last, ONNX Runtime, OpenCV), cyconv in both NCHW and NHWC, checks
 each result against a float64 ground truth with the tolerance rule of
 :mod:`cyconv.testing` before timing it, and reports the median wall time and
-GFLOP/s of each next to NumPy's matrix-multiply throughput, measured in the
-same run as a practical ceiling. Only NumPy is required; a missing peer is
-reported and skipped.
+GFLOP/s of each, cyconv per layout against the peers of the same layout, and
+cyconv's share of two limits measured in the same run: NumPy's
+matrix-multiply throughput and the FMA peak of the cores in the kernel
+variant in use. Only NumPy is required; a missing peer is reported and skipped.
 
 Modules: :mod:`~cyconv.bench.suite` (layers, inputs, ground truth),
 :mod:`~cyconv.bench.check` (the correctness verdict),

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cyconv bench",
         description=(
-            "Compare cyconv with NumPy, SciPy, PyTorch and OpenCV on the layers of the "
-            "benchmark suite. Every result is checked against a float64 reference before "
+            "Compare cyconv with NumPy, SciPy, PyTorch, ONNX Runtime and OpenCV on the layers "
+            "of the benchmark suite. Every result is checked against a float64 reference before "
             "it is timed. Prints a Markdown table (GFLOP/s, higher is better)."
         ),
         epilog=(

@@ -1,6 +1,7 @@
 """Running a benchmark: check each system on each layer, then time it.
 
-:func:`run` measures the matmul ceiling before and after the layers, and for
+:func:`run` measures the matmul ceiling and the multiply-add peak of the
+cores (:func:`cyconv.bench.machine.fma_peak`) before and after the layers, and for
 every layer and thread count runs each system once, compares its result with
 the ground truth (:mod:`cyconv.bench.check`) and times the systems that ran.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from cyconv import testing
 
 from .check import check_result, worst_element
-from .machine import LoadMeter
+from .machine import LoadMeter, fma_peak
 from .peers import PEER_SYSTEMS, SYSTEMS_BY_NAME, Runner, System, systems_for
 from .suite import Case, Layer, make_case
 from .timing import (
@@ -270,7 +271,7 @@ def _run_layer(
 
 
 def run(layers: Sequence[Layer], settings: Settings, progress: Progress) -> dict[str, Any]:
-    """Run the matmul ceiling and every layer on every thread count.
+    """Run the matmul ceiling, the FMA peak and every layer on every thread count.
 
     Parameters
     ----------
@@ -281,15 +282,30 @@ def run(layers: Sequence[Layer], settings: Settings, progress: Progress) -> dict
     Returns
     -------
     dict
-        ``matmul`` (per thread count and dtype), ``results`` (one record per
-        layer, thread count and system), ``not_applicable`` and ``blas_threads_limited``.
+        ``matmul`` and ``fma_peak`` (each per thread count and dtype; the FMA
+        peak is that of the active kernel variant, which each entry names),
+        ``results`` (one record per layer, thread count and system),
+        ``not_applicable`` and ``blas_threads_limited``.
     """
     matmul: dict[str, dict[str, Any]] = {}
+    peak: dict[str, dict[str, Any]] = {}
     blas_limited = False
 
     def measure_ceiling(when: str) -> None:
         nonlocal blas_limited
         for t in settings.threads:
+            # a pause first, so that thread pools left spinning by the systems
+            # timed before have gone to sleep
+            time.sleep(0.2)
+            for dtype in ("float32", "float64"):
+                progress.update(f"FMA peak ({when}): {dtype}, {t} thread(s)")
+                p = fma_peak(dtype, t)
+                if p is None:
+                    continue
+                slot = peak.setdefault(str(t), {}).setdefault(dtype, {"variant": p["variant"]})
+                slot[f"gflops_{when}"] = p["gflops"]
+                slot[f"samples_gflops_{when}"] = p["samples_gflops"]
+                slot["gflops"] = max(slot.get("gflops", 0.0), p["gflops"])
             with blas_threads(t) as limited:
                 blas_limited = limited
                 for dtype in ("float32", "float64"):
@@ -333,6 +349,7 @@ def run(layers: Sequence[Layer], settings: Settings, progress: Progress) -> dict
     progress.done()
     return {
         "matmul": matmul,
+        "fma_peak": peak,
         "results": results,
         "not_applicable": not_applicable,
         "blas_threads_limited": blas_limited,

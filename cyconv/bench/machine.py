@@ -2,8 +2,9 @@
 
 What is installed (:func:`import_error`, :func:`optional`), whether cyconv is
 usable, the CPU model and flags, the load from other processes
-(:func:`busy_fraction`, :class:`LoadMeter`) and :func:`machine_info`, the
-description stored in the results file.
+(:func:`busy_fraction`, :class:`LoadMeter`), the arithmetic limit of the cores
+(:func:`fma_peak`) and :func:`machine_info`, the description stored in the
+results file.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "cyconv_api",
     "cyconv_unavailable_reason",
     "default_threads",
+    "fma_peak",
     "import_error",
     "machine_info",
     "optional",
@@ -79,6 +81,68 @@ def cyconv_unavailable_reason() -> str | None:
 def default_threads() -> int:
     """Number of cores this process may run on (:func:`cyconv._args.cpu_count`)."""
     return _args.cpu_count()
+
+
+def _peak_entry(dtype: str) -> Any | None:
+    """The ``fma_peak_*`` function of the active kernel variant, or None."""
+    if cyconv_unavailable_reason():
+        return None
+    from cyconv import _dispatch
+
+    suffix = {"float32": "f32", "float64": "f64"}[np.dtype(dtype).name]
+    return getattr(_dispatch.kernels(), f"fma_peak_{suffix}", None)
+
+
+def fma_peak(
+    dtype: str, n_threads: int, *, total_s: float = 0.2, runs: int = 4
+) -> dict[str, Any] | None:
+    """Multiply-add throughput of the cores in the active kernel variant's vectors.
+
+    Runs the variant's register-only loop of independent vector multiply-adds
+    (``fma_peak_f32`` / ``fma_peak_f64``) on ``n_threads`` threads: a short
+    calibration run sizes ``runs`` runs to share ``total_s`` seconds, and the
+    best rate counts. No memory is touched, so this is the arithmetic limit
+    that no convolution in the same vectors can pass.
+
+    Parameters
+    ----------
+    dtype : {"float32", "float64"}
+    n_threads : int
+        Threads, each running the same loop.
+    total_s : float, optional
+        Approximate seconds of all the runs together.
+    runs : int, optional
+        Timed runs after the calibration.
+
+    Returns
+    -------
+    dict or None
+        ``gflops`` (the best run), ``samples_gflops`` (every run), ``variant``
+        (the kernel variant measured) and ``iterations`` (per thread and run);
+        None when cyconv or its ``fma_peak_*`` functions are not available.
+    """
+    fn = _peak_entry(dtype)
+    if fn is None:
+        return None
+    from cyconv import _dispatch
+
+    iterations = 20_000
+    while True:  # calibrate: grow until one run takes a measurable time
+        t0 = time.perf_counter()
+        fn(iterations, n_threads)
+        elapsed = time.perf_counter() - t0
+        if elapsed > 2e-3 or iterations > 10**9:
+            break
+        iterations *= 8
+    per_run = total_s / max(1, runs)
+    iterations = min(2**31 - 1, max(iterations, int(iterations * per_run / elapsed)))
+    samples = [float(fn(iterations, n_threads)) for _ in range(max(1, runs))]
+    return {
+        "gflops": max(samples),
+        "samples_gflops": samples,
+        "variant": _dispatch.active(),
+        "iterations": iterations,
+    }
 
 
 def cpu_model() -> str:

@@ -66,10 +66,12 @@ def write_outputs(
         "machine": machine,
         "layers": [layer.to_dict() for layer in layers],
         "matmul": data["matmul"],
+        "fma_peak": data.get("fma_peak", {}),
         "blas_threads_limited": data["blas_threads_limited"],
         "results": results,
         "summary": {
-            str(t): summarize(layers, results, data["matmul"], t) for t in settings.threads
+            str(t): summarize(layers, results, data["matmul"], t, data.get("fma_peak"))
+            for t in settings.threads
         },
         "missing": {r["system"]: r["message"] for r in results if r.get("status") == "missing"},
         "not_applicable": data["not_applicable"],

@@ -4,7 +4,14 @@ A :class:`System` says which layers it can compute and prepares a
 :class:`Runner` for a :class:`~cyconv.bench.suite.Case`. The peers are NumPy
 (im2col + matmul), SciPy (a loop of ``scipy.signal.correlate`` calls, the 2-D
 filters ``correlate2d``/``correlate``/``ndimage.correlate``), PyTorch (NCHW and
-channels_last) and OpenCV (``filter2D``); all but NumPy are optional.
+channels_last), ONNX Runtime (a one-node ``Conv`` model on its CPU provider) and
+OpenCV (``filter2D``); all but NumPy are optional, and each is imported only
+when its system runs.
+
+cyconv itself runs as ``conv2d`` on NCHW input, ``conv2d(..., layout="NHWC")``
+on a channels-last copy, and ``correlate2d`` on single-channel filter layers.
+Each system has the memory layout of its activations (:attr:`System.layout`),
+so that the report can compare cyconv with the peers of the same layout.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = [
     "Runner",
     "System",
     "numpy_im2col_conv2d",
+    "onnx_conv_model",
     "scipy_loop_conv2d",
     "systems_for",
 ]
@@ -43,7 +51,7 @@ def numpy_im2col_conv2d(
     w: np.ndarray,
     *,
     stride: int = 1,
-    padding: int = 0,
+    padding: int | tuple[int, int] = 0,
     dilation: int = 1,
     groups: int = 1,
 ) -> np.ndarray:
@@ -58,7 +66,9 @@ def numpy_im2col_conv2d(
     ----------
     x : ndarray, shape (N, C, H, W)
     w : ndarray, shape (O, C/groups, kH, kW)
-    stride, padding, dilation, groups : int, optional
+    stride, dilation, groups : int, optional
+    padding : int or (int, int), optional
+        Zeros on each side, or ``(ph, pw)`` on the top and bottom and on the left and right.
 
     Returns
     -------
@@ -69,8 +79,9 @@ def numpy_im2col_conv2d(
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     g = groups
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     span_h = dilation * (kh - 1) + 1
     span_w = dilation * (kw - 1) + 1
     win = sliding_window_view(x, (span_h, span_w), axis=(2, 3))
@@ -90,7 +101,7 @@ def scipy_loop_conv2d(
     w: np.ndarray,
     *,
     stride: int = 1,
-    padding: int = 0,
+    padding: int | tuple[int, int] = 0,
     dilation: int = 1,
     groups: int = 1,
 ) -> np.ndarray:
@@ -108,23 +119,76 @@ def scipy_loop_conv2d(
     ----------
     x : ndarray, shape (N, C, H, W)
     w : ndarray, shape (O, C/groups, kH, kW)
-    stride, padding, dilation, groups : int, optional
+    stride, dilation, groups : int, optional
+    padding : int or (int, int), optional
+        As in :func:`numpy_im2col_conv2d`.
 
     Returns
     -------
     ndarray, shape (N, O, Ho, Wo), dtype of ``x`` and ``w`` promoted
     """
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
     return testing.scipy_correlate_loop(
         x,
         w,
         None,
         stride=(stride, stride),
-        pads=(padding,) * 4,
+        pads=(ph, ph, pw, pw),
         dilation=(dilation, dilation),
         groups=groups,
         method="auto",
         dtype=np.result_type(x, w),
     )
+
+
+#: ONNX tensor element types of the dtypes a layer may have.
+_ONNX_ELEMENT_TYPES = {"float32": 1, "float64": 11}  # TensorProto.FLOAT, TensorProto.DOUBLE
+
+
+def onnx_conv_model(layer: Layer, w: np.ndarray) -> bytes:
+    """A serialised ONNX model of one ``Conv`` node computing ``layer``.
+
+    The graph has one input ``X`` of shape ``layer.input_shape`` (NCHW), the
+    weight ``w`` as the initializer ``W``, and one output ``Y``; the node's
+    ``kernel_shape``, ``strides``, ``pads``, ``dilations`` and ``group``
+    attributes are those of the layer. Needs the ``onnx`` package.
+
+    Parameters
+    ----------
+    layer : Layer
+    w : ndarray
+        Weight of shape ``layer.weight_shape``.
+
+    Returns
+    -------
+    bytes
+        The model, ready for ``onnxruntime.InferenceSession``.
+    """
+    from onnx import helper, numpy_helper
+
+    kh, kw = layer.kernel_hw
+    ph, pw = layer.padding_hw
+    elem = _ONNX_ELEMENT_TYPES[layer.dtype]
+    node = helper.make_node(
+        "Conv",
+        ["X", "W"],
+        ["Y"],
+        kernel_shape=[kh, kw],
+        strides=[layer.stride, layer.stride],
+        pads=[ph, pw, ph, pw],  # begin of each axis, then end of each axis
+        dilations=[layer.dilation, layer.dilation],
+        group=layer.groups,
+    )
+    graph = helper.make_graph(
+        [node],
+        "cyconv_bench_conv",
+        [helper.make_tensor_value_info("X", elem, list(layer.input_shape))],
+        [helper.make_tensor_value_info("Y", elem, list(layer.output_shape))],
+        [numpy_helper.from_array(np.ascontiguousarray(w), "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 8)  # opset 17 needs IR 8; older runtimes read it
+    return bytes(model.SerializeToString())
 
 
 # --------------------------------------------------------------------------- #
@@ -156,8 +220,8 @@ class System:
         Short key used in JSON, ``--peers`` and test ids.
     label : str
         Name shown in tables and plots.
-    requires : str or None
-        Module that must import for the system to be available.
+    requires : str, tuple of str, or None
+        Module(s) that must import for the system to be available.
     applies : callable
         ``applies(layer)`` returns None, or the reason the system cannot compute it.
     prepare : callable
@@ -166,15 +230,19 @@ class System:
         Whether this is one of cyconv's own entry points.
     uses_blas : bool
         Whether its speed depends on NumPy's BLAS thread count.
+    layout : str or None
+        Memory layout of the activations it is timed on, ``"NCHW"`` or
+        ``"NHWC"``; None for the single-image filters, where there is no channel axis.
     """
 
     name: str
     label: str
-    requires: str | None
+    requires: str | tuple[str, ...] | None
     applies: Callable[[Layer], str | None]
     prepare: Callable[[Case, int], Runner]
     is_cyconv: bool = False
     uses_blas: bool = False
+    layout: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """Return None when the system can run here, else why it cannot."""
@@ -182,11 +250,20 @@ class System:
             return cyconv_unavailable_reason()
         if self.requires is None:
             return None
-        return import_error(self.requires)
+        modules = (self.requires,) if isinstance(self.requires, str) else self.requires
+        for module in modules:
+            reason = import_error(module)
+            if reason:
+                return reason
+        return None
 
 
 def _identity(result: Any) -> np.ndarray:
     return np.asarray(result)
+
+
+def _nhwc_to_nchw(result: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(result).transpose(0, 3, 1, 2))
 
 
 def _image_to_nchw(result: Any) -> np.ndarray:
@@ -205,7 +282,8 @@ def _image_only(layer: Layer) -> str | None:
 
 def _im2col_fits(layer: Layer) -> str | None:
     ho, wo = layer.output_hw
-    nbytes = layer.N * layer.C * layer.k * layer.k * ho * wo * np.dtype(layer.dtype).itemsize
+    kh, kw = layer.kernel_hw
+    nbytes = layer.N * layer.C * kh * kw * ho * wo * np.dtype(layer.dtype).itemsize
     if nbytes > IM2COL_MAX_BYTES:
         return f"im2col buffer would take {nbytes / 2**30:.1f} GiB"
     return None
@@ -219,6 +297,17 @@ def _prepare_cyconv(case: Case, n_threads: int) -> Runner:
         return conv2d(x, w, None, n_threads=n_threads, **kw)
 
     return Runner(fn, _identity)
+
+
+def _prepare_cyconv_nhwc(case: Case, n_threads: int) -> Runner:
+    conv2d = cyconv_api().conv2d
+    x = np.ascontiguousarray(case.x.transpose(0, 2, 3, 1))  # channels-last copy, not timed
+    w, kw = case.w, case.layer.conv_kwargs()
+
+    def fn() -> Any:
+        return conv2d(x, w, None, n_threads=n_threads, layout="NHWC", **kw)
+
+    return Runner(fn, _nhwc_to_nchw)
 
 
 def _prepare_cyconv_correlate2d(case: Case, n_threads: int) -> Runner:
@@ -273,13 +362,37 @@ def _prepare_torch(case: Case, n_threads: int, channels_last: bool) -> Runner:
         tx = tx.contiguous(memory_format=torch.channels_last)
         tw = tw.contiguous(memory_format=torch.channels_last)
     layer = case.layer
-    args = (layer.stride, layer.padding, layer.dilation, layer.groups)
+    args = (layer.stride, layer.padding_hw, layer.dilation, layer.groups)
 
     def fn() -> Any:
         with torch.no_grad():
             return F.conv2d(tx, tw, None, *args)
 
     return Runner(fn, lambda t: t.contiguous().numpy())
+
+
+def _onnxruntime_applies(layer: Layer) -> str | None:
+    if layer.dtype != "float32":
+        return f"ONNX Runtime's CPU provider has no {layer.dtype} Conv"
+    return None
+
+
+def _prepare_onnxruntime(case: Case, n_threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = n_threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(
+        onnx_conv_model(case.layer, case.w), options, providers=["CPUExecutionProvider"]
+    )
+    feed = {"X": case.x}
+
+    def fn() -> Any:
+        return session.run(None, feed)[0]
+
+    return Runner(fn, _identity)
 
 
 def _prepare_opencv(case: Case, n_threads: int) -> Runner:
@@ -297,7 +410,16 @@ def _prepare_opencv(case: Case, n_threads: int) -> Runner:
 
 
 SYSTEMS: tuple[System, ...] = (
-    System("cyconv", "cyconv", None, _always, _prepare_cyconv, is_cyconv=True),
+    System("cyconv", "cyconv", None, _always, _prepare_cyconv, is_cyconv=True, layout="NCHW"),
+    System(
+        "cyconv_nhwc",
+        "cyconv NHWC",
+        None,
+        _always,
+        _prepare_cyconv_nhwc,
+        is_cyconv=True,
+        layout="NHWC",
+    ),
     System(
         "cyconv_correlate2d",
         "cyconv correlate2d",
@@ -307,9 +429,22 @@ SYSTEMS: tuple[System, ...] = (
         is_cyconv=True,
     ),
     System(
-        "numpy_im2col", "NumPy im2col", None, _im2col_fits, _prepare_numpy_im2col, uses_blas=True
+        "numpy_im2col",
+        "NumPy im2col",
+        None,
+        _im2col_fits,
+        _prepare_numpy_im2col,
+        uses_blas=True,
+        layout="NCHW",
     ),
-    System("scipy_loop", "SciPy correlate loop", "scipy.signal", _always, _prepare_scipy_loop),
+    System(
+        "scipy_loop",
+        "SciPy correlate loop",
+        "scipy.signal",
+        _always,
+        _prepare_scipy_loop,
+        layout="NCHW",
+    ),
     System(
         "scipy_correlate2d",
         "SciPy correlate2d",
@@ -327,6 +462,7 @@ SYSTEMS: tuple[System, ...] = (
         "torch",
         _always,
         functools.partial(_prepare_torch, channels_last=False),
+        layout="NCHW",
     ),
     System(
         "torch_cl",
@@ -334,6 +470,15 @@ SYSTEMS: tuple[System, ...] = (
         "torch",
         _always,
         functools.partial(_prepare_torch, channels_last=True),
+        layout="NHWC",
+    ),
+    System(
+        "onnxruntime",
+        "ONNX Runtime NCHW",
+        ("onnxruntime", "onnx"),
+        _onnxruntime_applies,
+        _prepare_onnxruntime,
+        layout="NCHW",
     ),
     System("opencv", "OpenCV filter2D", "cv2", _image_only, _prepare_opencv),
 )
@@ -348,6 +493,7 @@ PEER_SYSTEMS: dict[str, tuple[str, ...]] = {
     "scipy_correlate": ("scipy_correlate",),
     "scipy_ndimage": ("scipy_ndimage",),
     "torch": ("torch", "torch_cl"),
+    "onnxruntime": ("onnxruntime",),
     "opencv": ("opencv",),
 }
 

@@ -27,7 +27,9 @@ COLORS = {
     "torch": "#dd8452",
     "torch_cl": "#c44e52",
     "opencv": "#55a868",
+    "onnxruntime": "#8172b3",
     "cyconv": "#4c72b0",
+    "cyconv_nhwc": "#2a4a7f",
     "cyconv_correlate2d": "#64b5cd",
 }
 
@@ -127,7 +129,7 @@ def plot_ratios(
     ax.axvline(1.0, color="black", linewidth=1.2, linestyle="--", label="1.0: as fast as the peer")
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.set_ylim(y + 0.4, 0.6)
-    ax.set_xlabel("cyconv speed / peer speed (log scale; > 1: cyconv faster)")
+    ax.set_xlabel("cyconv speed / peer speed, in the peer's layout (log scale; > 1: cyconv faster)")
     ax.set_title(f"cyconv vs peers, {threads} thread(s)\n{subtitle}", fontsize=10)
     ax.grid(axis="x", which="both", alpha=0.3)
     _ordered_legend(ax)

@@ -11,6 +11,7 @@ from .peers import SYSTEMS, SYSTEMS_BY_NAME
 from .suite import Layer
 
 __all__ = [
+    "LAYOUTS",
     "SCALING_SYSTEMS",
     "fmt_rate",
     "fmt_ratio",
@@ -23,7 +24,10 @@ __all__ = [
 ]
 
 #: Systems shown in the thread-scaling table and chart.
-SCALING_SYSTEMS = ("cyconv", "cyconv_correlate2d", "torch", "torch_cl")
+SCALING_SYSTEMS = ("cyconv", "cyconv_nhwc", "cyconv_correlate2d", "torch", "torch_cl")
+
+#: Activation layouts compared separately: cyconv in each against the peers in the same.
+LAYOUTS = ("NCHW", "NHWC")
 
 
 def _records(results: Sequence[dict[str, Any]], layer: str, threads: int) -> list[dict[str, Any]]:
@@ -34,12 +38,29 @@ def _timed_ok(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and "gflops" in rec
 
 
-def summarize(
-    layers: Sequence[Layer], results: Sequence[dict[str, Any]], matmul: dict[str, Any], threads: int
-) -> list[dict[str, Any]]:
-    """Per layer: best cyconv, best peer, their ratio and cyconv's share of the ceiling.
+def _best(recs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(recs, key=lambda r: r["gflops"], default=None)
 
-    Only results that agree with the reference count.
+
+def _layout(system: str) -> str | None:
+    known = SYSTEMS_BY_NAME.get(system)
+    return known.layout if known is not None else None
+
+
+def summarize(
+    layers: Sequence[Layer],
+    results: Sequence[dict[str, Any]],
+    matmul: dict[str, Any],
+    threads: int,
+    fma_peak: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Per layer: best cyconv, best peer, their ratios and cyconv's share of the limits.
+
+    Only results that agree with the reference count. Besides the fastest
+    cyconv entry point against the fastest peer, cyconv in each layout of
+    :data:`LAYOUTS` is compared with the fastest peer timed in the same layout
+    (``by_layout``): cyconv NCHW with PyTorch NCHW, ONNX Runtime and the other
+    NCHW peers, cyconv NHWC with PyTorch channels_last.
 
     Parameters
     ----------
@@ -50,20 +71,50 @@ def summarize(
         The matmul ceiling per thread count and dtype.
     threads : int
         The thread count to summarize.
+    fma_peak : dict, optional
+        The FMA peak per thread count and dtype (:func:`cyconv.bench.machine.fma_peak`).
 
     Returns
     -------
     list of dict
-        One per layer, in order.
+        One per layer, in order, with ``best_cyconv``, ``best_peer`` (system
+        names) and their GFLOP/s, ``ratio_to_best_peer``, ``by_layout``
+        (``{layout: {"cyconv", "cyconv_gflops", "peer", "peer_gflops",
+        "ratio"}}`` for each layout with a valid cyconv and peer result),
+        ``ratio_to_peer`` (per peer: the cyconv entry point of the peer's
+        layout, or the fastest one for a peer without a layout, over the
+        peer), ``percent_of_matmul`` and ``percent_of_fma_peak`` (of the
+        fastest cyconv entry point).
     """
     rows = []
     for layer in layers:
         recs = _records(results, layer.name, threads)
         cy = [r for r in recs if r["is_cyconv"] and _timed_ok(r)]
         peers = [r for r in recs if not r["is_cyconv"] and _timed_ok(r)]
-        best_cy = max(cy, key=lambda r: r["gflops"], default=None)
-        best_peer = max(peers, key=lambda r: r["gflops"], default=None)
+        best_cy = _best(cy)
+        best_peer = _best(peers)
         ceiling = matmul.get(str(threads), {}).get(layer.dtype, {}).get("gflops")
+        peak = (fma_peak or {}).get(str(threads), {}).get(layer.dtype, {}).get("gflops")
+        by_layout: dict[str, dict[str, Any]] = {}
+        cy_of_layout: dict[str, dict[str, Any]] = {}
+        for layout in LAYOUTS:
+            cy_l = _best([r for r in cy if _layout(r["system"]) == layout])
+            peer_l = _best([r for r in peers if _layout(r["system"]) == layout])
+            if cy_l is not None:
+                cy_of_layout[layout] = cy_l
+            if cy_l is not None and peer_l is not None:
+                by_layout[layout] = {
+                    "cyconv": cy_l["system"],
+                    "cyconv_gflops": cy_l["gflops"],
+                    "peer": peer_l["system"],
+                    "peer_gflops": peer_l["gflops"],
+                    "ratio": cy_l["gflops"] / peer_l["gflops"],
+                }
+        ratio_to_peer: dict[str, float] = {}
+        for r in peers:
+            mine = cy_of_layout.get(_layout(r["system"]) or "", best_cy)
+            if mine is not None:
+                ratio_to_peer[r["system"]] = mine["gflops"] / r["gflops"]
         row: dict[str, Any] = {
             "layer": layer.name,
             "threads": threads,
@@ -75,12 +126,12 @@ def summarize(
             "ratio_to_best_peer": (
                 best_cy["gflops"] / best_peer["gflops"] if best_cy and best_peer else None
             ),
+            "by_layout": by_layout,
             "percent_of_matmul": (100.0 * best_cy["gflops"] / ceiling)
             if best_cy and ceiling
             else None,
-            "ratio_to_peer": {r["system"]: best_cy["gflops"] / r["gflops"] for r in peers}
-            if best_cy
-            else {},
+            "percent_of_fma_peak": (100.0 * best_cy["gflops"] / peak) if best_cy and peak else None,
+            "ratio_to_peer": ratio_to_peer,
         }
         rows.append(row)
     return rows
@@ -118,17 +169,30 @@ def _cell(rec: dict[str, Any] | None) -> str:
     return text
 
 
+def _layout_cell(row: dict[str, Any], layout: str) -> str:
+    entry = row["by_layout"].get(layout)
+    if entry is None:
+        return "-"
+    return f"{fmt_ratio(entry['ratio'])} ({SYSTEMS_BY_NAME[entry['peer']].label})"
+
+
 def markdown_table(
     layers: Sequence[Layer],
     results: Sequence[dict[str, Any]],
     matmul: dict[str, Any],
     threads: int,
+    fma_peak: dict[str, Any] | None = None,
 ) -> str:
     """Render the GFLOP/s of every system on every layer as a Markdown table.
 
+    Besides one column per system: the fastest cyconv entry point over the
+    fastest peer, cyconv NCHW over the fastest NCHW peer, cyconv NHWC over
+    the fastest NHWC peer ('-' where a layout has no pair), and the fastest
+    cyconv entry point's share of the matmul ceiling and of the FMA peak.
+
     Parameters
     ----------
-    layers, results, matmul, threads
+    layers, results, matmul, threads, fma_peak
         As in :func:`summarize`.
 
     Returns
@@ -139,11 +203,13 @@ def markdown_table(
         r["system"] for r in results if r["threads"] == threads and r.get("status") != "missing"
     }
     columns = [s for s in SYSTEMS if s.name in present]
-    summary = {row["layer"]: row for row in summarize(layers, results, matmul, threads)}
+    summary = {row["layer"]: row for row in summarize(layers, results, matmul, threads, fma_peak)}
     head = (
         ["layer", "GFLOP"]
         + [s.label for s in columns]
-        + ["cyconv / best peer", "cyconv % of matmul"]
+        + ["cyconv / best peer"]
+        + [f"cyconv {layout} / best {layout} peer" for layout in LAYOUTS]
+        + ["cyconv % of matmul", "cyconv % of FMA peak"]
     )
     lines = [
         "| " + " | ".join(head) + " |",
@@ -162,8 +228,11 @@ def markdown_table(
             ratio_text = "n/a (no valid peer)"
         pct = row["percent_of_matmul"]
         pct_text = f"{pct:.0f} % ({layer.dtype})" if pct is not None else "n/a"
+        peak = row["percent_of_fma_peak"]
+        peak_text = f"{peak:.0f} % ({layer.dtype})" if peak is not None else "n/a"
         cells = [layer.name, f"{layer.gflop:.3g}"] + [_cell(recs.get(s.name)) for s in columns]
-        cells += [ratio_text, pct_text]
+        cells += [ratio_text] + [_layout_cell(row, layout) for layout in LAYOUTS]
+        cells += [pct_text, peak_text]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -292,16 +361,31 @@ def report_text(
             "",
             f"## {t} thread(s)",
             "",
-            markdown_table(layers, results, data["matmul"], t),
+            markdown_table(layers, results, data["matmul"], t, data.get("fma_peak")),
             "",
             f"Matmul ceiling (NumPy `a @ b`, {settings.matmul_n}^3, best of the measurements "
             f"before and after the layers): {rates}{limited}.",
         ]
+        peak = data.get("fma_peak", {}).get(str(t), {})
+        if peak:
+            variant = next(iter(peak.values()))["variant"]
+            peak_rates = ", ".join(
+                f"{dt} {fmt_rate(v['gflops'])} GFLOP/s" for dt, v in sorted(peak.items())
+            )
+            out += [
+                "",
+                f"FMA peak (register-only vector multiply-add loop of cyconv's {variant} "
+                f"kernels, best of the measurements before and after the layers): {peak_rates}.",
+            ]
+        else:
+            out += ["", "FMA peak: not measured (cyconv's kernels unavailable)."]
     if len(settings.threads) > 1:
         out += ["", "## Thread scaling", "", scaling_table(layers, results, settings.threads)]
     out += [
         "",
-        "GFLOP/s of the median call. Ratio: fastest cyconv entry point / fastest peer; only "
+        "GFLOP/s of the median call. Ratios: fastest cyconv entry point / fastest peer, and "
+        "per activation layout cyconv in that layout / the fastest peer in the same layout "
+        "(NCHW: PyTorch NCHW, ONNX Runtime, NumPy, SciPy; NHWC: PyTorch channels_last); only "
         "results that agree with the float64 reference count. '-': not compared, 'n/i': not "
         "installed, '(!)': wrong result, '*': fewer samples (time budget), '~': other "
         f"programs used more than {100 * DISTURBED:.0f} % of the CPU meanwhile (noisy).",

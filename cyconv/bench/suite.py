@@ -33,7 +33,7 @@ DTYPES = ("float32", "float64")  # the dtypes the peers are timed in
 class Layer:
     """One benchmark layer: a ``conv2d`` call of fixed shape.
 
-    Shapes follow PyTorch: input ``(N, C, H, W)``, weight ``(O, C/groups, k, k)``.
+    Shapes follow PyTorch: input ``(N, C, H, W)``, weight ``(O, C/groups, kh, kw)``.
 
     Parameters
     ----------
@@ -44,13 +44,18 @@ class Layer:
     O : int
         Output channels.
     k : int
-        Kernel height and width.
+        Kernel height and width (of a square kernel; see ``kh`` and ``kw``).
     stride, padding, dilation, groups : int
         As in ``torch.nn.functional.conv2d``; the padding is zeros on all sides.
     dtype : str
         ``"float32"`` or ``"float64"``.
     peers : tuple of str
         Suite peer keys compared on this layer (``"torch"``, ``"numpy_im2col"``, ...).
+    kh, kw : int, optional
+        Kernel height and width of a non-square kernel; each defaults to ``k``.
+    ph, pw : int, optional
+        Zero padding of the top and bottom (``ph``) and of the left and right
+        (``pw``) sides; each defaults to ``padding``.
     """
 
     name: str
@@ -66,6 +71,39 @@ class Layer:
     groups: int = 1
     dtype: str = "float32"
     peers: tuple[str, ...] = ()
+    kh: int | None = None
+    kw: int | None = None
+    ph: int | None = None
+    pw: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, default in (
+            ("kh", self.k),
+            ("kw", self.k),
+            ("ph", self.padding),
+            ("pw", self.padding),
+        ):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        """Kernel height and width ``(kh, kw)``."""
+        return (int(self.kh or self.k), int(self.kw or self.k))
+
+    @property
+    def padding_hw(self) -> tuple[int, int]:
+        """Zero padding ``(ph, pw)`` of each of the two sides of the height and of the width."""
+        ph = self.padding if self.ph is None else self.ph
+        pw = self.padding if self.pw is None else self.pw
+        return (int(ph), int(pw))
+
+    @property
+    def square(self) -> bool:
+        """Whether the kernel is square and the padding the same on every side."""
+        kh, kw = self.kernel_hw
+        ph, pw = self.padding_hw
+        return kh == kw and ph == pw
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Layer:
@@ -105,11 +143,15 @@ class Layer:
             raise ValueError(f"suite layer {layer.name!r}: {exc}") from None
         return layer
 
-    def conv_kwargs(self) -> dict[str, int]:
-        """The ``stride``, ``padding``, ``dilation`` and ``groups`` arguments of ``conv2d``."""
+    def conv_kwargs(self) -> dict[str, Any]:
+        """The ``stride``, ``padding``, ``dilation`` and ``groups`` arguments of ``conv2d``.
+
+        ``padding`` is an int when it is the same on every side, else ``(ph, pw)``.
+        """
+        ph, pw = self.padding_hw
         return {
             "stride": self.stride,
-            "padding": self.padding,
+            "padding": ph if ph == pw else (ph, pw),
             "dilation": self.dilation,
             "groups": self.groups,
         }
@@ -121,8 +163,9 @@ class Layer:
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
-        """Shape ``(O, C/groups, k, k)`` of the weight."""
-        return (self.O, self.C // self.groups, self.k, self.k)
+        """Shape ``(O, C/groups, kh, kw)`` of the weight."""
+        kh, kw = self.kernel_hw
+        return (self.O, self.C // self.groups, kh, kw)
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
@@ -130,10 +173,7 @@ class Layer:
         n, o, ho, wo = cyconv.output_shape(
             self.input_shape,
             self.weight_shape,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=self.groups,
+            **self.conv_kwargs(),
         )
         return (n, o, ho, wo)
 
@@ -145,17 +185,18 @@ class Layer:
 
     @property
     def gflop(self) -> float:
-        """Work of the direct algorithm: ``2*N*O*Ho*Wo*(C/groups)*k*k / 1e9``."""
+        """Work of the direct algorithm: ``2*N*O*Ho*Wo*(C/groups)*kh*kw / 1e9``."""
         ho, wo = self.output_hw
-        return 2.0 * self.N * self.O * ho * wo * (self.C // self.groups) * self.k * self.k / 1e9
+        kh, kw = self.kernel_hw
+        return 2.0 * self.N * self.O * ho * wo * (self.C // self.groups) * kh * kw / 1e9
 
     @property
     def is_image(self) -> bool:
         """Whether the layer is a single-channel 2-D filter with 'same' output.
 
         Such a layer is also a ``correlate2d(image, kernel, mode="same")`` call:
-        one image, one input and output channel, stride and dilation 1, an odd
-        kernel and padding ``k // 2``. With an odd kernel the 'same' conventions
+        one image, one input and output channel, stride and dilation 1, odd
+        kernel sides and padding ``(kh // 2, kw // 2)``. With odd sides the 'same' conventions
         of SciPy, ``scipy.ndimage`` and OpenCV's centred anchor all coincide with
         symmetric zero padding.
         """
@@ -166,8 +207,9 @@ class Layer:
             and self.groups == 1
             and self.stride == 1
             and self.dilation == 1
-            and self.k % 2 == 1
-            and self.padding == self.k // 2
+            and self.kernel_hw[0] % 2 == 1
+            and self.kernel_hw[1] % 2 == 1
+            and self.padding_hw == (self.kernel_hw[0] // 2, self.kernel_hw[1] // 2)
         )
 
     def to_dict(self) -> dict[str, Any]:
