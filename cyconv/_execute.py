@@ -130,6 +130,11 @@ def pack_weights(
     return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
 
 
+@functools.lru_cache(maxsize=512)
+def _mix_fields(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
+    return _mix_geometry(geo, plan)
+
+
 def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
     """The geometry argument of ``conv_mix_*`` (the fields of its struct ``MixGeom``).
 
@@ -185,7 +190,7 @@ def run_mixing(
     k = _dispatch.kernels()
     rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
     colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
-    geom = _mix_geometry(geo, plan)
+    geom = dict(_mix_fields(geo, plan))  # a copy: a table adds fields below
     choff = _NO_TABLE
     if table is not None:
         choff = table[0]

@@ -641,8 +641,11 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False, separable: bool 
         return plan_planes(plane, geo.N * geo.O, itemsize, tiles, nt)
     if is_pointwise(geo):
         return plan_pointwise(geo, itemsize, tiles, nt)
-    return plan_mixing(geo, itemsize, tiles, nt, prepacked)
+    return _plan_mixing_cached(geo, itemsize, tiles, nt, prepacked)
 
+
+#: Plans of recent channel-mixing shapes (a plan depends on its arguments only).
+_plan_mixing_cached = functools.lru_cache(maxsize=512)(plan_mixing)
 
 FilterPlan = Union[PlanesPlan, EmptyPlan, SeparablePlan]
 

@@ -31,22 +31,26 @@ _local = threading.local()
 Shape = Union[int, Tuple[int, ...]]
 
 
-def _pool() -> List[np.ndarray]:
+#: A buffer and the offset of its first 64-byte aligned byte.
+_Entry = Tuple[np.ndarray, int]
+
+
+def _pool() -> List[_Entry]:
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = []
     return pool
 
 
-def _release(buf: np.ndarray) -> None:
-    """Give ``buf`` back to the thread's pool, dropping the least recently used over the limit."""
-    if buf.nbytes > KEEP_BYTES:
+def _release(entry: _Entry) -> None:
+    """Give a buffer back to the thread's pool, dropping the least recently used over the limit."""
+    if entry[0].nbytes > KEEP_BYTES:
         return
     pool = _pool()
-    pool.append(buf)
-    total = sum(b.nbytes for b in pool)
+    pool.append(entry)
+    total = sum(b.nbytes for b, _ in pool)
     while total > KEEP_BYTES:
-        total -= pool.pop(0).nbytes
+        total -= pool.pop(0)[0].nbytes
 
 
 @contextlib.contextmanager
@@ -60,16 +64,17 @@ def scratch(shape: Shape, dtype: np.dtype) -> Iterator[np.ndarray]:
     nbytes = math.prod(shape) * dtype.itemsize
     need = nbytes + _ALIGN
     pool = _pool()
-    fits = [i for i, b in enumerate(pool) if b.nbytes >= need]
+    fits = [i for i, (b, _) in enumerate(pool) if b.nbytes >= need]
     if fits:  # the smallest buffer that fits
-        buf = pool.pop(min(fits, key=lambda i: pool[i].nbytes))
+        entry = pool.pop(min(fits, key=lambda i: pool[i][0].nbytes))
     else:
         buf = np.empty(need, dtype=np.uint8)
+        entry = (buf, -buf.__array_interface__["data"][0] % _ALIGN)
     try:
-        start = -buf.ctypes.data % _ALIGN
+        buf, start = entry
         yield buf[start : start + nbytes].view(dtype).reshape(shape)
     finally:
-        _release(buf)
+        _release(entry)
 
 
 def clear() -> None:

@@ -185,7 +185,7 @@ def test_scratch_buffers_are_reused_aligned_and_distinct_when_nested():
         assert c.ctypes.data in (first, second)
     with _scratch.scratch(_scratch.KEEP_BYTES, np.uint8):  # too large to keep
         pass
-    assert max(buf.nbytes for buf in _scratch._pool()) < 4096
+    assert max(buf.nbytes for buf, _ in _scratch._pool()) < 4096
     _scratch.clear()
 
 
@@ -205,6 +205,6 @@ def test_scratch_pool_is_per_thread_and_bounded():
     for n in range(60):  # growing buffers of about 1 MiB: the oldest are dropped
         with _scratch.scratch(MiB + 4096 * n, np.uint8):
             pass
-    assert sum(buf.nbytes for buf in _scratch._pool()) <= _scratch.KEEP_BYTES
+    assert sum(buf.nbytes for buf, _ in _scratch._pool()) <= _scratch.KEEP_BYTES
     _scratch.clear()
     assert _scratch._pool() == []
