@@ -516,7 +516,10 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: 
     want = ITEMS_PER_THREAD * nt
     if planes * _cdiv(g.Ho, R) < want:
         R = max(1, _cdiv(g.Ho, _cdiv(want, planes)))
-    _check_scratch(((R - 1) * g.sh + (g.kH - 1) * g.dh + 1) * (staged + 3) + Wp, itemsize, nt)
+    rows = (R - 1) * g.sh + (g.kH - 1) * g.dh + 1
+    # the kernel's phases of the staged rows and its table of tap offsets
+    phases = rows * g.sw * (_cdiv(Wp, g.sw) + CW) + g.kW * 8 // itemsize + 2 if g.sw != 1 else 0
+    _check_scratch(rows * (staged + 3) + Wp + phases, itemsize, nt)
     return PlanesPlan(nt, planes, g, CW, R, Hp, Wp, xa, xb)
 
 

@@ -609,3 +609,35 @@ def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
                 x, w, b, padding=pad, groups=C, padding_mode=mode, layout="NHWC", n_threads=1
             )
             np.testing.assert_array_equal(one, got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sw,dw", [(2, 1), (2, 2), (3, 1), (4, 3)])
+@pytest.mark.parametrize("k", [1, 3, 4, 7])
+def test_column_strided_planes(variant, dtype, sw, dw, k, rng):
+    """Column strides on the per-plane kernel (rows split into their stride phases): output
+    rows around the vector blocks, row strides, padding modes, a channel multiplier and
+    channels-last input, against the reference and bitwise across thread counts."""
+    for W in [1, 5, 16, 33, 70, 141]:
+        for mode, pad, sh, mult, layout in [
+            ("zeros", (1, k // 2), 1, 1, "NCHW"),
+            ("reflect", (0, 1), 2, 1, "NCHW"),
+            ("circular", (1, 2), 1, 2, "NCHW"),
+            ("replicate", (2, 0), 3, 2, "NHWC"),
+        ]:
+            if (W - 1 + 2 * pad[1]) < dw * (k - 1):
+                continue
+            if mode == "reflect" and W <= pad[1]:
+                continue
+            C = 3
+            x = rng.standard_normal((2, C, 6, W)).astype(dtype)
+            w = rng.standard_normal((C * mult, 1, 2, k)).astype(dtype)
+            b = rng.standard_normal(C * mult).astype(dtype)
+            kw = dict(stride=(sh, sw), padding=pad, dilation=(1, dw), groups=C, padding_mode=mode)
+            xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
+            got = cyconv.conv2d(xin, w, b, layout=layout, n_threads=1, **kw)
+            again = cyconv.conv2d(xin, w, b, layout=layout, n_threads=3, **kw)
+            np.testing.assert_array_equal(got, again)
+            if layout == "NHWC":
+                got = np.ascontiguousarray(got.transpose(0, 3, 1, 2))
+            testing.assert_conv(got, x, w, b, **kw)

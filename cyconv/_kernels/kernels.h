@@ -67,6 +67,28 @@ static inline cy_vf32 cy_keep_f32(cy_vf32 v) { return v; }
 static inline cy_vf64 cy_keep_f64(cy_vf64 v) { return v; }
 #endif
 
+/* The even and odd elements of src[0 .. 2n): separate, non-overlapping
+ * buffers, so that the compiler vectorises the stride-2 loads. */
+static inline void cy_unzip2_f32(const float *restrict src, float *restrict even,
+                                 float *restrict odd, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        even[i] = src[2 * i];
+        odd[i] = src[2 * i + 1];
+    }
+}
+
+static inline void cy_unzip2_f64(const double *restrict src, double *restrict even,
+                                 double *restrict odd, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        even[i] = src[2 * i];
+        odd[i] = src[2 * i + 1];
+    }
+}
+
 #define CY_VL32 ((Py_ssize_t)(sizeof(cy_vf32) / sizeof(float)))
 #define CY_VL64 ((Py_ssize_t)(sizeof(cy_vf64) / sizeof(double)))
 
