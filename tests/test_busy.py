@@ -24,21 +24,25 @@ class Clock:
 def test_backoff_after_a_late_team_then_a_clean_try():
     clock = Clock()
     b = _team.Backoff(clock)
-    assert b.threads(2, late=0) == 2
-    # a late team: one thread for BACKOFF_MIN seconds
+    assert b.threads(2, late=0) == 2  # the first call of a try: its threads were asleep
+    assert b.threads(2, late=1) == 2  # ... so its late team is not held against it
+    # a late team from a judged call: one thread for BACKOFF_MIN seconds
     assert b.threads(2, late=1) == 1
+    assert b.wait == pytest.approx(_team.BACKOFF_MIN)
     clock.now += _team.BACKOFF_MIN / 2
     assert b.threads(2, late=0) == 1
     clock.now += _team.BACKOFF_MIN
-    assert b.threads(2, late=0) == 2  # a try
-    # the try was late too: the wait doubles
+    assert b.threads(2, late=0) == 2  # a try: its first call wakes the threads
+    assert b.threads(2, late=1) == 2  # not judged
+    # the try's second call was late too: the wait doubles
     assert b.threads(2, late=1) == 1
     assert b.wait == pytest.approx(2 * _team.BACKOFF_MIN)
     clock.now += 1.5 * _team.BACKOFF_MIN
     assert b.threads(2, late=0) == 1
     clock.now += _team.BACKOFF_MIN
     assert b.threads(2, late=0) == 2
-    # a clean try ends the back-off: the next late team waits BACKOFF_MIN again
+    assert b.threads(2, late=0) == 2
+    # a clean judged call ends the back-off: the next late team waits BACKOFF_MIN again
     assert b.threads(2, late=0) == 2
     assert b.wait == 0.0
     assert b.threads(2, late=3) == 1
@@ -49,6 +53,8 @@ def test_backoff_is_capped():
     clock = Clock()
     b = _team.Backoff(clock)
     for _ in range(20):
+        b.threads(2, late=0)
+        b.threads(2, late=0)
         b.threads(2, late=1)
         clock.now = b.until
     assert b.wait == _team.BACKOFF_MAX
@@ -83,12 +89,14 @@ def test_default_threads_follow_the_work(quiet):
 def test_busy_machine_runs_default_calls_on_one_thread(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(_team, "_state", _team.Backoff(clock))
-    late = iter([1, 0, 0])
+    late = iter([0, 0, 1, 0])
     monkeypatch.setattr(_team, "default_threads", lambda nt: _team._state.threads(nt, next(late)))
     full = _plan.threads(None)
     if full < 2:
         pytest.skip("one thread by default here")
-    assert _plan.threads(None, 10**12) == 1  # a late team was counted
+    assert _plan.threads(None, 10**12) == full
+    assert _plan.threads(None, 10**12) == full
+    assert _plan.threads(None, 10**12) == 1  # a late team from a judged call
     assert _team.busy()
     assert _plan.threads(3, 10**12) == 3  # explicit counts are not affected
     clock.now += 2 * _team.BACKOFF_MAX
