@@ -46,7 +46,7 @@ from typing import List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from . import _execute
-from ._plan import plan_conv
+from ._plan import conv_macs, plan_conv
 from ._validate import ConvGeometry, conv2d_call
 
 #: Most kernel taps (rows x columns of ``dy``) per input channel of the weight
@@ -71,8 +71,7 @@ def threads_for(geo: ConvGeometry, nt: int) -> int:
     than they save, and on a loaded machine each region may wait for a
     descheduled thread. The result does not depend on the count.
     """
-    macs = geo.N * geo.Ho * geo.Wo * geo.O * (geo.C // geo.groups) * geo.kH * geo.kW
-    return max(1, min(nt, macs // MACS_PER_THREAD))
+    return max(1, min(nt, conv_macs(geo) // MACS_PER_THREAD))
 
 
 def _spatial(geo: ConvGeometry) -> Tuple[int, int]:
