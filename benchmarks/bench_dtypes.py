@@ -28,17 +28,24 @@ from cyconv import testing  # noqa: E402
 
 
 def median_times(
-    ours: Callable[[], object], peer: Callable[[], object], repeat: int
+    ours: Callable[[], object], peer: Callable[[], object], repeat: int, block: int = 5
 ) -> Tuple[float, float]:
-    """Medians of ``repeat`` runs of each, alternating the two (shared CPUs drift)."""
-    ours()
-    peer()
-    t_ours, t_peer = [], []
+    """Medians of ``repeat`` rounds; each round times ``block`` calls of one, then of the other.
+
+    Each block starts with an untimed call. Alternating single calls would time how
+    fast each library recovers from the other's OpenMP threads, still spinning
+    after their last call, rather than its own speed; shared CPUs drift, so the
+    rounds still alternate.
+    """
+    t_ours: List[float] = []
+    t_peer: List[float] = []
     for _ in range(repeat):
         for fn, times in ((ours, t_ours), (peer, t_peer)):
-            t0 = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t0)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
     return statistics.median(t_ours), statistics.median(t_peer)
 
 

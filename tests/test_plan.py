@@ -114,3 +114,37 @@ def test_filter_paths(image, kernel, mode, path):
     a = rng.standard_normal(image)
     k = rng.standard_normal(kernel)
     testing.assert_filter(cyconv.correlate2d(a, k, mode, n_threads=2), "correlate2d", a, k, mode)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "O, Cg, kH, kW, groups",
+    [
+        (128, 128, 3, 3, 1),  # square blocks only
+        (20, 7, 3, 3, 1),  # a partial vector of rows, a ragged tail of elements
+        (70, 5, 1, 7, 2),  # groups, a non-square kernel
+        (33, 3, 4, 4, 1),  # 16 taps: the largest kernel of the square blocks
+        (40, 6, 5, 5, 1),  # more taps: the buffered path
+        (18, 2, 7, 7, 3),
+        (8, 600, 1, 1, 1),  # rows longer than a buffer
+        (5, 1, 17, 17, 1),  # one channel of more than 256 taps
+    ],
+)
+def test_pack_weights_layout(variant, dtype, O, Cg, kH, kW, groups):
+    """Packed weights hold ``[group][O/OB][kH*kW][Cg][OB]``, zero past each group's end."""
+    from cyconv import _execute
+
+    w = np.random.default_rng(O * Cg + kH).standard_normal((O, Cg, kH, kW)).astype(dtype)
+    k = _dispatch.kernels()
+    for block in {
+        k.OB_F32 if dtype == np.float32 else k.OB_F64,
+        k.OB_F32_N if dtype == np.float32 else k.OB_F64_N,
+    }:
+        Og = O // groups
+        nob = -(-Og // block)
+        want = np.zeros((groups, nob * block, Cg, kH * kW), dtype)
+        want[:, :Og] = w.reshape(groups, Og, Cg, kH * kW)
+        want = want.reshape(groups, nob, block, Cg, kH * kW).transpose(0, 1, 4, 3, 2)
+        for nt in (1, 3):
+            got, _ = _execute.pack_weights(w, None, groups, block, nt)
+            np.testing.assert_array_equal(got, want.reshape(-1))
