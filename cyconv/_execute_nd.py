@@ -40,6 +40,7 @@ from ._plan import (
     plan_conv,
     plan_mixing,
     plan_planes,
+    vectorises_channels,
 )
 from ._validate import ConvCall
 
@@ -134,7 +135,7 @@ def _planes_3d(
     N, C, O = g.N, g.C, g.O
     (D, H, W), (kD, kH, kW), (Do, Ho, Wo) = g.size, g.kernel, g.out
     Og = O // g.groups
-    if g.last and Og == 1:
+    if g.last and Og == 1 and vectorises_channels(C, Tiles.active(x.dtype)):
         cplan = plan_channels(N * Do, Ho, nt)
         taps = np.ascontiguousarray(_depth_sources(g, mode), dtype=np.intp).reshape(-1)
         _execute.run_channels(x, w, b, out, g.plane(), mode, cplan, taps, (D, kD, Do))

@@ -285,6 +285,16 @@ class ChannelsPlan:
     path = "channels depthwise"
 
 
+def vectorises_channels(C: int, tiles: Tiles) -> bool:
+    """Whether channels-last depthwise runs vectorised across its ``C`` channels.
+
+    Fewer channels than a vector's lanes leave most lanes idle: such layers
+    run plane by plane instead, vectorised along the rows (12-60x faster at 3
+    and 8 channels; a 1024² one-channel image 2.5x).
+    """
+    return C >= tiles.narrow_channels
+
+
 def plan_channels(images: int, Ho: int, nt: int) -> ChannelsPlan:
     """Rows per item for ``images`` (images x output depths) of ``Ho`` rows."""
     want = ITEMS_PER_THREAD * nt
@@ -634,7 +644,7 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False, separable: bool 
     itemsize = call.work.itemsize
     tiles = Tiles.active(call.work)
     if geo.C // geo.groups == 1:
-        if geo.nhwc and geo.O == geo.C:
+        if geo.nhwc and geo.O == geo.C and vectorises_channels(geo.C, tiles):
             return plan_channels(geo.N, geo.Ho, nt)
         plane = depthwise_plane(geo)
         if separable and call.dtype.kind == "f":

@@ -31,6 +31,9 @@ def _zeros(*shape, dtype=F32):
         ((1, 20, 20), (1, 1, 3, 3), dict(), "planes"),  # one channel, unbatched
         ((2, 20, 20, 16), (16, 1, 3, 3), dict(groups=16, layout="NHWC"), "channels"),
         ((2, 20, 20, 16), (32, 1, 3, 3), dict(groups=16, layout="NHWC"), "planes"),  # x2
+        # fewer channels than a vector's lanes: plane by plane
+        ((2, 20, 20, 3), (3, 1, 3, 3), dict(groups=3, layout="NHWC"), "planes"),
+        ((1, 20, 20, 1), (1, 1, 3, 3), dict(layout="NHWC"), "planes"),
         ((0, 16, 20, 20), (32, 16, 3, 3), dict(), "empty"),
     ],
 )
@@ -148,3 +151,31 @@ def test_pack_weights_layout(variant, dtype, O, Cg, kH, kW, groups):
         for nt in (1, 3):
             got, _ = _execute.pack_weights(w, None, groups, block, nt)
             np.testing.assert_array_equal(got, want.reshape(-1))
+
+
+@pytest.mark.parametrize("C", [1, 3, 8, 16, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channels_last_depthwise_either_path(variant, C, dtype):
+    """Channels-last depthwise gives the reference's result whichever kernel runs it."""
+    rng = np.random.default_rng(C)
+    x = rng.standard_normal((2, 13, 17, C)).astype(dtype)
+    w = rng.standard_normal((C, 1, 3, 5)).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    family = "channels" if C >= _plan.Tiles.active(dtype).narrow_channels else "planes"
+    kw = dict(groups=C, padding=(1, 2), stride=(1, 2), layout="NHWC")
+    assert _plan.conv2d_plan(x, w, **kw).family == family
+    got = cyconv.conv2d(x, w, b, padding_mode="reflect", **kw)
+    xt = x.transpose(0, 3, 1, 2)
+    want = cyconv.conv2d(
+        np.ascontiguousarray(xt), w, b, padding_mode="reflect", **dict(kw, layout="NCHW")
+    )
+    np.testing.assert_allclose(got, want.transpose(0, 2, 3, 1), rtol=tol, atol=tol * 10)
+    testing.assert_conv(got, x, w, b, padding_mode="reflect", **kw)
+    x3 = rng.standard_normal((1, 4, 9, 11, C)).astype(dtype)
+    w3 = rng.standard_normal((C, 1, 3, 3, 3)).astype(dtype)
+    got3 = cyconv.conv3d(x3, w3, groups=C, padding=1, layout="NDHWC")
+    want3 = cyconv.conv3d(
+        np.ascontiguousarray(x3.transpose(0, 4, 1, 2, 3)), w3, groups=C, padding=1
+    )
+    np.testing.assert_allclose(got3, want3.transpose(0, 2, 3, 4, 1), rtol=tol, atol=tol * 10)
