@@ -5,8 +5,9 @@ Run from the repository root::
     python benchmarks/bench_dtypes.py [--repeat 7] [--threads 2]
 
 Every case is checked first (integers: equal to SciPy's result; complex:
-within the dtype's tolerance), then timed: the median of ``--repeat`` runs
-after one warm-up call, the two systems alternating, each on ``--threads`` threads
+within the dtype's tolerance), then timed: ``--repeat`` rounds, each a block of
+5 calls of one system and then of the other, each block after an untimed call;
+the medians over all the calls, each system on ``--threads`` threads
 (``torch.set_num_threads``; cyconv's ``n_threads``; SciPy is single-threaded).
 """
 
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    print(f"median of {args.repeat} runs, {args.threads} threads\n")
+    print(f"medians of {args.repeat} rounds of 5 calls, {args.threads} threads\n")
     print("| case | cyconv | peer | speed-up |\n|---|---|---|---|")
     for row in filter_cases(args.repeat, args.threads) + conv_cases(args.repeat, args.threads):
         print(row, flush=True)
