@@ -96,7 +96,8 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
  * cy_transpose_store_f32/f64(src, ld, dst, off): the VL x VL block of src
  * (VL = CY_VL32 or CY_VL64 elements in each of VL rows, ld elements apart),
  * transposed: column j of the block, a vector of VL elements, is stored at
- * dst + off[j].  Weight packing moves every weight this way.  In registers,
+ * dst + off[j].  Weight packing moves every weight this way, and the NCHW
+ * results of the channel-mixing kernel reach their planes so.  In registers,
  * one round of lane shuffles per halving of the block (generated code: round b
  * swaps the b x b sub-blocks off the diagonal of each 2b x 2b block); a
  * scalar loop where the compiler lacks __builtin_shufflevector.
