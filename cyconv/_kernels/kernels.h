@@ -97,10 +97,11 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
  * (VL = CY_VL32 or CY_VL64 elements in each of VL rows, ld elements apart),
  * transposed: column j of the block, a vector of VL elements, is stored at
  * dst + off[j].  Weight packing moves every weight this way, and the NCHW
- * results of the channel-mixing kernel reach their planes so.  In registers,
- * one round of lane shuffles per halving of the block (generated code: round b
- * swaps the b x b sub-blocks off the diagonal of each 2b x 2b block); a
- * scalar loop where the compiler lacks __builtin_shufflevector.
+ * results of the channel-mixing kernel reach their planes so.  In registers:
+ * CY_TRANSPOSE_<VL>(r, t) runs one round of lane shuffles per halving of the
+ * block (generated code: round b swaps the b x b sub-blocks off the diagonal
+ * of each 2b x 2b block); a scalar loop where the compiler lacks
+ * __builtin_shufflevector.
  */
 #if CY_VECTOR_EXT && defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
@@ -111,244 +112,152 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
 #define CY_SHUFFLE 0
 #endif
 
-static inline void cy_transpose_store_f32(const float *src, Py_ssize_t ld, float *dst,
-                                          const Py_ssize_t *off)
-{
 #if CY_SHUFFLE
-    cy_vf32 r[CY_VBYTES / sizeof(float)], t;
-    int i;
-    for (i = 0; i < (int)(CY_VBYTES / sizeof(float)); i++)
-        r[i] = cy_load_f32(src + i * ld);
-#if CY_VBYTES == 16
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[2], 0, 1, 4, 5);
-    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 6, 7);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[3], 0, 1, 4, 5);
-    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 6, 7);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 4, 2, 6);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 5, 3, 7);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[3], 0, 4, 2, 6);
-    r[3] = __builtin_shufflevector(t, r[3], 1, 5, 3, 7);
-#elif CY_VBYTES == 32
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[4], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[4] = __builtin_shufflevector(t, r[4], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[5], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[5] = __builtin_shufflevector(t, r[5], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[6], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[6] = __builtin_shufflevector(t, r[6], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[3];
-    r[3] = __builtin_shufflevector(t, r[7], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[7] = __builtin_shufflevector(t, r[7], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[2], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[3], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[6], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[6] = __builtin_shufflevector(t, r[6], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[5];
-    r[5] = __builtin_shufflevector(t, r[7], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[7] = __builtin_shufflevector(t, r[7], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[3], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[3] = __builtin_shufflevector(t, r[3], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[5], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[5] = __builtin_shufflevector(t, r[5], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[6];
-    r[6] = __builtin_shufflevector(t, r[7], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[7] = __builtin_shufflevector(t, r[7], 1, 9, 3, 11, 5, 13, 7, 15);
-#elif CY_VBYTES == 64
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[8] = __builtin_shufflevector(t, r[8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[9], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[9] = __builtin_shufflevector(t, r[9], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[10], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[10] = __builtin_shufflevector(t, r[10], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[3];
-    r[3] = __builtin_shufflevector(t, r[11], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[11] = __builtin_shufflevector(t, r[11], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[12], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[12] = __builtin_shufflevector(t, r[12], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[5];
-    r[5] = __builtin_shufflevector(t, r[13], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[13] = __builtin_shufflevector(t, r[13], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[6];
-    r[6] = __builtin_shufflevector(t, r[14], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[14] = __builtin_shufflevector(t, r[14], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[7];
-    r[7] = __builtin_shufflevector(t, r[15], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    r[15] = __builtin_shufflevector(t, r[15], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[4] = __builtin_shufflevector(t, r[4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[5], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[5] = __builtin_shufflevector(t, r[5], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[6], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[6] = __builtin_shufflevector(t, r[6], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[3];
-    r[3] = __builtin_shufflevector(t, r[7], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[7] = __builtin_shufflevector(t, r[7], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[8];
-    r[8] = __builtin_shufflevector(t, r[12], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[12] = __builtin_shufflevector(t, r[12], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[9];
-    r[9] = __builtin_shufflevector(t, r[13], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[13] = __builtin_shufflevector(t, r[13], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[10];
-    r[10] = __builtin_shufflevector(t, r[14], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[14] = __builtin_shufflevector(t, r[14], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[11];
-    r[11] = __builtin_shufflevector(t, r[15], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    r[15] = __builtin_shufflevector(t, r[15], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[3], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[6], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[6] = __builtin_shufflevector(t, r[6], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[5];
-    r[5] = __builtin_shufflevector(t, r[7], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[7] = __builtin_shufflevector(t, r[7], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[8];
-    r[8] = __builtin_shufflevector(t, r[10], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[10] = __builtin_shufflevector(t, r[10], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[9];
-    r[9] = __builtin_shufflevector(t, r[11], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[11] = __builtin_shufflevector(t, r[11], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[12];
-    r[12] = __builtin_shufflevector(t, r[14], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[14] = __builtin_shufflevector(t, r[14], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[13];
-    r[13] = __builtin_shufflevector(t, r[15], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-    r[15] = __builtin_shufflevector(t, r[15], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[3], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[3] = __builtin_shufflevector(t, r[3], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[5], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[5] = __builtin_shufflevector(t, r[5], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[6];
-    r[6] = __builtin_shufflevector(t, r[7], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[7] = __builtin_shufflevector(t, r[7], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[8];
-    r[8] = __builtin_shufflevector(t, r[9], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[9] = __builtin_shufflevector(t, r[9], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[10];
-    r[10] = __builtin_shufflevector(t, r[11], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[11] = __builtin_shufflevector(t, r[11], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[12];
-    r[12] = __builtin_shufflevector(t, r[13], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[13] = __builtin_shufflevector(t, r[13], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    t = r[14];
-    r[14] = __builtin_shufflevector(t, r[15], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    r[15] = __builtin_shufflevector(t, r[15], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+#define CY_TRANSPOSE_2(r, t) do { \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[1], 0, 2); \
+    r[1] = __builtin_shufflevector(t, r[1], 1, 3); \
+} while (0)
+#define CY_TRANSPOSE_4(r, t) do { \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[2], 0, 1, 4, 5); \
+    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 6, 7); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[3], 0, 1, 4, 5); \
+    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 6, 7); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[1], 0, 4, 2, 6); \
+    r[1] = __builtin_shufflevector(t, r[1], 1, 5, 3, 7); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[3], 0, 4, 2, 6); \
+    r[3] = __builtin_shufflevector(t, r[3], 1, 5, 3, 7); \
+} while (0)
+#define CY_TRANSPOSE_8(r, t) do { \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[4], 0, 1, 2, 3, 8, 9, 10, 11); \
+    r[4] = __builtin_shufflevector(t, r[4], 4, 5, 6, 7, 12, 13, 14, 15); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[5], 0, 1, 2, 3, 8, 9, 10, 11); \
+    r[5] = __builtin_shufflevector(t, r[5], 4, 5, 6, 7, 12, 13, 14, 15); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[6], 0, 1, 2, 3, 8, 9, 10, 11); \
+    r[6] = __builtin_shufflevector(t, r[6], 4, 5, 6, 7, 12, 13, 14, 15); \
+    t = r[3]; r[3] = __builtin_shufflevector(t, r[7], 0, 1, 2, 3, 8, 9, 10, 11); \
+    r[7] = __builtin_shufflevector(t, r[7], 4, 5, 6, 7, 12, 13, 14, 15); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[2], 0, 1, 8, 9, 4, 5, 12, 13); \
+    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 10, 11, 6, 7, 14, 15); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[3], 0, 1, 8, 9, 4, 5, 12, 13); \
+    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 10, 11, 6, 7, 14, 15); \
+    t = r[4]; r[4] = __builtin_shufflevector(t, r[6], 0, 1, 8, 9, 4, 5, 12, 13); \
+    r[6] = __builtin_shufflevector(t, r[6], 2, 3, 10, 11, 6, 7, 14, 15); \
+    t = r[5]; r[5] = __builtin_shufflevector(t, r[7], 0, 1, 8, 9, 4, 5, 12, 13); \
+    r[7] = __builtin_shufflevector(t, r[7], 2, 3, 10, 11, 6, 7, 14, 15); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[1], 0, 8, 2, 10, 4, 12, 6, 14); \
+    r[1] = __builtin_shufflevector(t, r[1], 1, 9, 3, 11, 5, 13, 7, 15); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[3], 0, 8, 2, 10, 4, 12, 6, 14); \
+    r[3] = __builtin_shufflevector(t, r[3], 1, 9, 3, 11, 5, 13, 7, 15); \
+    t = r[4]; r[4] = __builtin_shufflevector(t, r[5], 0, 8, 2, 10, 4, 12, 6, 14); \
+    r[5] = __builtin_shufflevector(t, r[5], 1, 9, 3, 11, 5, 13, 7, 15); \
+    t = r[6]; r[6] = __builtin_shufflevector(t, r[7], 0, 8, 2, 10, 4, 12, 6, 14); \
+    r[7] = __builtin_shufflevector(t, r[7], 1, 9, 3, 11, 5, 13, 7, 15); \
+} while (0)
+#define CY_TRANSPOSE_16(r, t) do { \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[8] = __builtin_shufflevector(t, r[8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[9], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[9] = __builtin_shufflevector(t, r[9], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[10], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[10] = __builtin_shufflevector(t, r[10], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[3]; r[3] = __builtin_shufflevector(t, r[11], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[11] = __builtin_shufflevector(t, r[11], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[4]; r[4] = __builtin_shufflevector(t, r[12], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[12] = __builtin_shufflevector(t, r[12], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[5]; r[5] = __builtin_shufflevector(t, r[13], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[13] = __builtin_shufflevector(t, r[13], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[6]; r[6] = __builtin_shufflevector(t, r[14], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[14] = __builtin_shufflevector(t, r[14], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[7]; r[7] = __builtin_shufflevector(t, r[15], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    r[15] = __builtin_shufflevector(t, r[15], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[4] = __builtin_shufflevector(t, r[4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[5], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[5] = __builtin_shufflevector(t, r[5], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[6], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[6] = __builtin_shufflevector(t, r[6], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[3]; r[3] = __builtin_shufflevector(t, r[7], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[7] = __builtin_shufflevector(t, r[7], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[8]; r[8] = __builtin_shufflevector(t, r[12], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[12] = __builtin_shufflevector(t, r[12], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[9]; r[9] = __builtin_shufflevector(t, r[13], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[13] = __builtin_shufflevector(t, r[13], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[10]; r[10] = __builtin_shufflevector(t, r[14], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[14] = __builtin_shufflevector(t, r[14], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[11]; r[11] = __builtin_shufflevector(t, r[15], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); \
+    r[15] = __builtin_shufflevector(t, r[15], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[1]; r[1] = __builtin_shufflevector(t, r[3], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[4]; r[4] = __builtin_shufflevector(t, r[6], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[6] = __builtin_shufflevector(t, r[6], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[5]; r[5] = __builtin_shufflevector(t, r[7], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[7] = __builtin_shufflevector(t, r[7], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[8]; r[8] = __builtin_shufflevector(t, r[10], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[10] = __builtin_shufflevector(t, r[10], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[9]; r[9] = __builtin_shufflevector(t, r[11], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[11] = __builtin_shufflevector(t, r[11], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[12]; r[12] = __builtin_shufflevector(t, r[14], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[14] = __builtin_shufflevector(t, r[14], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[13]; r[13] = __builtin_shufflevector(t, r[15], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); \
+    r[15] = __builtin_shufflevector(t, r[15], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31); \
+    t = r[0]; r[0] = __builtin_shufflevector(t, r[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[1] = __builtin_shufflevector(t, r[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[2]; r[2] = __builtin_shufflevector(t, r[3], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[3] = __builtin_shufflevector(t, r[3], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[4]; r[4] = __builtin_shufflevector(t, r[5], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[5] = __builtin_shufflevector(t, r[5], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[6]; r[6] = __builtin_shufflevector(t, r[7], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[7] = __builtin_shufflevector(t, r[7], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[8]; r[8] = __builtin_shufflevector(t, r[9], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[9] = __builtin_shufflevector(t, r[9], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[10]; r[10] = __builtin_shufflevector(t, r[11], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[11] = __builtin_shufflevector(t, r[11], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[12]; r[12] = __builtin_shufflevector(t, r[13], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[13] = __builtin_shufflevector(t, r[13], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+    t = r[14]; r[14] = __builtin_shufflevector(t, r[15], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); \
+    r[15] = __builtin_shufflevector(t, r[15], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31); \
+} while (0)
 #endif
-    for (i = 0; i < (int)(CY_VBYTES / sizeof(float)); i++)
-        cy_store_f32(dst + off[i], r[i]);
-#else
-    Py_ssize_t i, j, n = (Py_ssize_t)(sizeof(cy_vf32) / sizeof(float));
-    for (j = 0; j < n; j++)
-        for (i = 0; i < n; i++)
-            dst[off[j] + i] = src[i * ld + j];
-#endif
-}
 
-static inline void cy_transpose_store_f64(const double *src, Py_ssize_t ld, double *dst,
-                                          const Py_ssize_t *off)
-{
-#if CY_SHUFFLE
-    cy_vf64 r[CY_VBYTES / sizeof(double)], t;
-    int i;
-    for (i = 0; i < (int)(CY_VBYTES / sizeof(double)); i++)
-        r[i] = cy_load_f64(src + i * ld);
 #if CY_VBYTES == 16
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 2);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 3);
+#define CY_TRANSPOSE_F32 CY_TRANSPOSE_4
+#define CY_TRANSPOSE_F64 CY_TRANSPOSE_2
 #elif CY_VBYTES == 32
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[2], 0, 1, 4, 5);
-    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 6, 7);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[3], 0, 1, 4, 5);
-    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 6, 7);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 4, 2, 6);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 5, 3, 7);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[3], 0, 4, 2, 6);
-    r[3] = __builtin_shufflevector(t, r[3], 1, 5, 3, 7);
-#elif CY_VBYTES == 64
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[4], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[4] = __builtin_shufflevector(t, r[4], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[5], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[5] = __builtin_shufflevector(t, r[5], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[6], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[6] = __builtin_shufflevector(t, r[6], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[3];
-    r[3] = __builtin_shufflevector(t, r[7], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[7] = __builtin_shufflevector(t, r[7], 4, 5, 6, 7, 12, 13, 14, 15);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[2], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[2] = __builtin_shufflevector(t, r[2], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[1];
-    r[1] = __builtin_shufflevector(t, r[3], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[3] = __builtin_shufflevector(t, r[3], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[6], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[6] = __builtin_shufflevector(t, r[6], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[5];
-    r[5] = __builtin_shufflevector(t, r[7], 0, 1, 8, 9, 4, 5, 12, 13);
-    r[7] = __builtin_shufflevector(t, r[7], 2, 3, 10, 11, 6, 7, 14, 15);
-    t = r[0];
-    r[0] = __builtin_shufflevector(t, r[1], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[1] = __builtin_shufflevector(t, r[1], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[2];
-    r[2] = __builtin_shufflevector(t, r[3], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[3] = __builtin_shufflevector(t, r[3], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[4];
-    r[4] = __builtin_shufflevector(t, r[5], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[5] = __builtin_shufflevector(t, r[5], 1, 9, 3, 11, 5, 13, 7, 15);
-    t = r[6];
-    r[6] = __builtin_shufflevector(t, r[7], 0, 8, 2, 10, 4, 12, 6, 14);
-    r[7] = __builtin_shufflevector(t, r[7], 1, 9, 3, 11, 5, 13, 7, 15);
-#endif
-    for (i = 0; i < (int)(CY_VBYTES / sizeof(double)); i++)
-        cy_store_f64(dst + off[i], r[i]);
+#define CY_TRANSPOSE_F32 CY_TRANSPOSE_8
+#define CY_TRANSPOSE_F64 CY_TRANSPOSE_4
 #else
-    Py_ssize_t i, j, n = (Py_ssize_t)(sizeof(cy_vf64) / sizeof(double));
-    for (j = 0; j < n; j++)
-        for (i = 0; i < n; i++)
-            dst[off[j] + i] = src[i * ld + j];
+#define CY_TRANSPOSE_F32 CY_TRANSPOSE_16
+#define CY_TRANSPOSE_F64 CY_TRANSPOSE_8
 #endif
-}
+
+#if CY_SHUFFLE
+#define CY_DEFINE_TRANSPOSE_STORE(S, T, V, TR)                                          \
+    static inline void cy_transpose_store_##S(const T *src, Py_ssize_t ld, T *dst,    \
+                                               const Py_ssize_t *off)                  \
+    {                                                                                  \
+        V r[CY_VBYTES / sizeof(T)], t;                                                 \
+        int i;                                                                         \
+        for (i = 0; i < (int)(CY_VBYTES / sizeof(T)); i++)                             \
+            r[i] = cy_load_##S(src + i * ld);                                          \
+        TR(r, t);                                                                      \
+        for (i = 0; i < (int)(CY_VBYTES / sizeof(T)); i++)                             \
+            cy_store_##S(dst + off[i], r[i]);                                          \
+    }
+#else
+#define CY_DEFINE_TRANSPOSE_STORE(S, T, V, TR)                                          \
+    static inline void cy_transpose_store_##S(const T *src, Py_ssize_t ld, T *dst,    \
+                                               const Py_ssize_t *off)                  \
+    {                                                                                  \
+        Py_ssize_t i, j, n = (Py_ssize_t)(sizeof(V) / sizeof(T));                      \
+        for (j = 0; j < n; j++)                                                        \
+            for (i = 0; i < n; i++)                                                    \
+                dst[off[j] + i] = src[i * ld + j];                                     \
+    }
+#endif
+CY_DEFINE_TRANSPOSE_STORE(f32, float, cy_vf32, CY_TRANSPOSE_F32)
+CY_DEFINE_TRANSPOSE_STORE(f64, double, cy_vf64, CY_TRANSPOSE_F64)
 
 /* cy_wtime(): wall-clock seconds from an arbitrary origin. */
 #ifdef _OPENMP
