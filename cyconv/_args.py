@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Sequence
-from typing import Any, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 
@@ -166,6 +166,14 @@ def _check_numeric(dt: np.dtype, name: str) -> None:
         raise TypeError(f"`{name}` must be a numeric array, got dtype {dt}")
 
 
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_C64 = np.dtype(np.complex64)
+_C128 = np.dtype(np.complex128)
+#: The native real floating dtype of each item size.
+_FLOAT_OF_SIZE: Dict[int, np.dtype] = {2: np.dtype(np.float16), 4: _F32, 8: _F64}
+
+
 def work_dtype(result: np.dtype) -> np.dtype:
     """The real floating dtype the kernels run in for a result of dtype ``result``.
 
@@ -174,8 +182,8 @@ def work_dtype(result: np.dtype) -> np.dtype:
     :mod:`cyconv._execute`).
     """
     if result.kind in "fc" and result.itemsize <= (4 if result.kind == "f" else 8):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+        return _F32
+    return _F64
 
 
 def compute_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
@@ -187,21 +195,21 @@ def compute_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
     float16/float32/complex64, else complex128. Object, string, extended
     precision and other dtypes raise ``TypeError``.
     """
-    real: np.dtype = np.dtype(np.float16)
+    size = 2  # bytes of the real floating dtype so far (float16)
     complex_ = False
     for a, name in arrays:
         dt = a.dtype
         _check_numeric(dt, name)
         if dt.kind == "c":
             complex_ = True
-            real = np.promote_types(real, np.float32 if dt.itemsize == 8 else np.float64)
+            size = max(size, dt.itemsize // 2)
         elif dt.kind == "f":
-            real = np.promote_types(real, dt)
+            size = max(size, dt.itemsize)
         else:
-            real = np.dtype(np.float64)
+            size = 8
     if complex_:
-        return np.dtype(np.complex64 if real.itemsize <= 4 else np.complex128)
-    return real
+        return _C64 if size <= 4 else _C128
+    return _FLOAT_OF_SIZE[size]
 
 
 def filter_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:

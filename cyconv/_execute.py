@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+from types import ModuleType
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -92,11 +93,26 @@ def operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _pack_bias(
     b: Optional[np.ndarray], O: int, groups: int, per_group: int, dtype: np.dtype
 ) -> np.ndarray:
-    """Bias laid out like the packed output-channel blocks, zero-padded."""
+    """Bias laid out like the packed output-channel blocks, zero-padded (read-only)."""
+    if b is None:
+        return _zeros(groups * per_group, dtype)
     bpack = np.zeros((groups, per_group), dtype=dtype)
-    if b is not None:
-        bpack[:, : O // groups] = b.reshape(groups, O // groups)
+    bpack[:, : O // groups] = b.reshape(groups, O // groups)
     return bpack.reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _zeros(size: int, dtype: np.dtype) -> np.ndarray:
+    """``size`` read-only zeros of ``dtype``, shared by the calls that need them."""
+    z = np.zeros(size, dtype=dtype)
+    z.flags.writeable = False
+    return z
+
+
+@functools.lru_cache(maxsize=256)
+def _pack_fields(O: int, groups: int, Cg: int, kH: int, kW: int) -> Dict[str, int]:
+    """The geometry argument of ``pack_weights_*`` (the fields of its struct ``PackGeom``)."""
+    return dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW)
 
 
 def packed_size(w_shape: Tuple[int, ...], groups: int, block: int) -> int:
@@ -126,13 +142,8 @@ def pack_weights(
     f32 = w.dtype == np.float32
     narrow = block != (k.OB_F32 if f32 else k.OB_F64)  # the narrow tile's block
     name = "pack_weights_" + ("f32" if f32 else "f64") + ("_n" if narrow else "")
-    getattr(k, name)(w.reshape(-1), wpack, dict(O=O, groups=groups, Cg=Cg, kH=kH, kW=kW), nt)
+    getattr(k, name)(w.reshape(-1), wpack, _pack_fields(O, groups, Cg, kH, kW), nt)
     return wpack, _pack_bias(b, O, groups, nob * block, w.dtype)
-
-
-@functools.lru_cache(maxsize=512)
-def _mix_fields(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
-    return _mix_geometry(geo, plan)
 
 
 def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
@@ -171,6 +182,18 @@ def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _mix_args(
+    k: ModuleType, f32: bool, geo: ConvGeometry, mode: str, plan: MixingPlan
+) -> Tuple[Callable[..., None], np.ndarray, np.ndarray, Dict[str, int]]:
+    """``(kernel, rowmap, colmap, geom)``: the arguments of the ``conv_mix_*``
+    kernel of module ``k`` for a call by ``plan``, but for the operands."""
+    name = "conv_mix_" + ("f32" if f32 else "f64") + ("_n" if plan.narrow else "")
+    rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
+    colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
+    return getattr(k, name), rowmap, colmap, _mix_geometry(geo, plan)
+
+
 def run_mixing(
     x: np.ndarray,
     w: np.ndarray,
@@ -187,27 +210,34 @@ def run_mixing(
     ``table`` (a 3-D convolution, :mod:`cyconv._execute_nd`) is the channel
     offsets and the ``MixGeom`` fields ``Do``, ``isn``, ``ish``, ``isw``, ``run``.
     """
-    k = _dispatch.kernels()
-    rowmap = index_map(geo.H, geo.pt, geo.pb, mode, plan.Hp)
-    colmap = index_map(geo.W, geo.pl, geo.pr, mode, plan.Wp)
-    geom = dict(_mix_fields(geo, plan))  # a copy: a table adds fields below
+    f32 = x.dtype == np.float32
+    kernel, rowmap, colmap, geom = _mix_args(_dispatch.kernels(), f32, geo, mode, plan)
     choff = _NO_TABLE
     if table is not None:
         choff = table[0]
-        geom.update(table[1], table=True)
-    name = "conv_mix_" + ("f32" if x.dtype == np.float32 else "f64") + ("_n" if plan.narrow else "")
-    # the packed weights of this call only: in reused scratch memory (no page faults)
-    own = not plan.fused and packed is None
-    size = packed_size(w.shape, geo.groups, plan.block) if own else 0
-    with _scratch.scratch(size, w.dtype) if own else contextlib.nullcontext() as into:
+        geom = {**geom, **table[1], "table": True}  # a copy: the cached one stays 2-D
+
+    def mix(into: Optional[np.ndarray]) -> None:
         if plan.fused:
             bias = _pack_bias(b, geo.O, geo.groups, plan.blocks * plan.block, x.dtype)
             wk, bpack = w.reshape(-1), bias
         else:
-            wk, bpack = packed or pack_weights(w, b, geo.groups, plan.block, plan.n_threads, into)
-        getattr(k, name)(
+            wk, bpack = packed or pack_weights(w, b, geo.groups, plan.block, pack_threads, into)
+        kernel(
             x.reshape(-1), wk, bpack, out.reshape(-1), rowmap, colmap, choff, geom, plan.n_threads
         )
+
+    # the packed weights of this call only: in reused scratch memory (no page
+    # faults), unless they are small enough for the heap
+    own = not plan.fused and packed is None
+    size = packed_size(w.shape, geo.groups, plan.block) if own else 0
+    small = size * w.dtype.itemsize <= _scratch.HEAP_BYTES
+    pack_threads = 1 if small else plan.n_threads  # a team costs more than it saves
+    if not small:
+        with _scratch.scratch(size, w.dtype) as into:
+            mix(into)
+    else:
+        mix(None)
 
 
 def _run_pointwise(

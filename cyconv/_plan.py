@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -68,6 +69,12 @@ POINTWISE_BLOCK_BYTES = 512 * 1024
 ITEMS_PER_THREAD = 4
 
 
+def _items_wanted(nt: int) -> int:
+    """Fewest work items for ``nt`` threads: one thread has no balance to keep, and
+    the fewer items the less staging and packing is repeated between them."""
+    return ITEMS_PER_THREAD * nt if nt > 1 else 1
+
+
 class Tiles(NamedTuple):
     """Register-tile sizes of the compiled variant, for one dtype."""
 
@@ -80,8 +87,11 @@ class Tiles(NamedTuple):
     @classmethod
     def active(cls, dtype: np.dtype) -> Tiles:
         """The tiles of the variant calls run now."""
-        k = _dispatch.kernels()
-        f32 = np.dtype(dtype) == np.float32
+        return _tiles_of(_dispatch.kernels(), np.dtype(dtype) == np.float32)
+
+    @classmethod
+    def of(cls, k: ModuleType, f32: bool) -> Tiles:
+        """The tiles of the kernel module ``k`` for float32 (else float64)."""
         return cls(
             k.TILE_PIXELS,
             k.OB_F32 if f32 else k.OB_F64,
@@ -89,6 +99,10 @@ class Tiles(NamedTuple):
             k.TILE_PIXELS_N,
             k.OB_F32_N if f32 else k.OB_F64_N,
         )
+
+
+#: :meth:`Tiles.of`, by kernel module.
+_tiles_of = functools.lru_cache(maxsize=None)(Tiles.of)
 
 
 #: Multiply-adds per thread of a call with the default thread count: a call of
@@ -297,7 +311,7 @@ def vectorises_channels(C: int, tiles: Tiles) -> bool:
 
 def plan_channels(images: int, Ho: int, nt: int) -> ChannelsPlan:
     """Rows per item for ``images`` (images x output depths) of ``Ho`` rows."""
-    want = ITEMS_PER_THREAD * nt
+    want = _items_wanted(nt)
     return ChannelsPlan(nt, max(1, _cdiv(Ho, _cdiv(want, images))))
 
 
@@ -426,7 +440,7 @@ def plan_mixing(
         # weights is used by one item and can be packed inside it.
         R = geo.Ho
     R = _cdiv(geo.Ho, _cdiv(geo.Ho, R))  # the same number of blocks, evened out
-    want = ITEMS_PER_THREAD * nt
+    want = _items_wanted(nt)
     base = geo.N * geo.groups
     balanced = None
     if nt > 1 and base * _cdiv(geo.Ho, R) < want:
@@ -523,7 +537,7 @@ def plan_planes(g: PlaneGeometry, planes: int, itemsize: int, tiles: Tiles, nt: 
         ((g.kH - 1) * g.dh + 1 - g.sh) * staged * itemsize,
         PLANE_PANEL_BYTES,
     )
-    want = ITEMS_PER_THREAD * nt
+    want = _items_wanted(nt)
     if planes * _cdiv(g.Ho, R) < want:
         R = max(1, _cdiv(g.Ho, _cdiv(want, planes)))
     rows = (R - 1) * g.sh + (g.kH - 1) * g.dh + 1

@@ -24,6 +24,10 @@ import numpy as np
 #: Bytes of idle buffers a thread keeps for later calls.
 KEEP_BYTES = 48 * 1024 * 1024
 
+#: Temporaries up to this size are plain arrays: the allocator serves them from
+#: memory it already holds, and the pool would cost more than it saves.
+HEAP_BYTES = 64 * 1024
+
 _ALIGN = 64
 
 _local = threading.local()

@@ -10,6 +10,7 @@ nothing after it raises for a user mistake.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -229,6 +230,20 @@ def check_bias(b: Optional[np.ndarray], O: int) -> None:
 _NO_INPUT = object()
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is an ``int``, a ``str`` or a tuple of them, exactly.
+
+    Only such arguments key :func:`_conv_geometry_cached`: values that compare
+    equal to them but are refused (``True``, ``1.0``) must reach the checks.
+    """
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and all(_plain(v) for v in value))
+
+
+#: :func:`conv_geometry` of recent calls (a pure function; refusals are not cached).
+_conv_geometry_cached = functools.lru_cache(maxsize=256)(conv_geometry)
+
+
 def conv2d_operands(weight: Any, bias: Any, input: Any = _NO_INPUT):
     """``(x, w, b, dtype)``: the operands as arrays and the dtype they compute in.
 
@@ -261,7 +276,11 @@ def conv2d_call(
 ) -> ConvCall:
     """Check every argument of a ``conv2d`` call."""
     x, w, b, dtype = conv2d_operands(weight, bias, input)
-    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups, layout)
+    args = (stride, padding, dilation, groups, layout)
+    if all(_plain(a) for a in args):  # a repeated call: the sizes derived once
+        geo = _conv_geometry_cached(x.shape, w.shape, *args)
+    else:
+        geo = conv_geometry(x.shape, w.shape, *args)
     mode = padding_mode(padding_mode_)
     check_bias(b, geo.O)
     return ConvCall(x, w, b, dtype, geo, mode)

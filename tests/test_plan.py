@@ -85,6 +85,17 @@ def test_work_items_feed_every_thread(nt):
     assert -(-40 // planes.rows) >= min(nt, 40)
 
 
+def test_one_thread_runs_one_item_where_the_caches_allow():
+    """One thread has no balance to keep: a small layer is one work item, which
+    packs its weights itself, and a small plane is one block of rows."""
+    plan = _plan.conv2d_plan(_zeros(1, 8, 8, 8), _zeros(8, 8, 3, 3), padding=1, n_threads=1)
+    assert (plan.rows, plan.blocks_per_item, plan.packing) == (8, plan.blocks, "item")
+    two = _plan.conv2d_plan(_zeros(1, 8, 8, 8), _zeros(8, 8, 3, 3), padding=1, n_threads=2)
+    assert -(-8 // two.rows) >= 2 and two.packing == "call"
+    planes = _plan.filter2d_plan(_zeros(40, 40), _zeros(3, 3), "same", n_threads=1)
+    assert planes.rows == 40
+
+
 def test_layer_keeps_packed_weights_and_function_packs_per_call():
     x, w = _zeros(2, 16, 20, 20), _zeros(32, 16, 3, 3)
     assert _plan.conv2d_plan(x, w, padding=1).packing == "call"

@@ -102,7 +102,7 @@ CONV_CASES = [
         dict(stride=2, dilation=2),
         (False, True, False),
     ),
-    ("direct-fused", (1, 16, 3, 50), (40, 16, 3, 3), dict(padding="valid"), (True, True, False)),
+    ("direct-fused", (1, 16, 3, 50), (32, 16, 3, 3), dict(padding="valid"), (True, True, False)),
     ("cblocks", (2, 520, 5, 7), (10, 520, 3, 3), dict(padding=1), (False, False, True)),
     ("cblocks-fused-direct", (1, 520, 3, 7), (10, 520, 3, 3), dict(), (True, True, True)),
 ]

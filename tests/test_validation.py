@@ -739,6 +739,30 @@ def test_table_covers_every_parameter():
     assert len(ROWS) + len(ISOLATED) > 700
 
 
+@pytest.mark.parametrize(
+    "param, good, bad",
+    [
+        ("stride", 1, True),
+        ("stride", 1, 1.0),
+        ("stride", (1, 1), (1, True)),
+        ("stride", 1, np.float64(1.0)),
+        ("padding", 1, True),
+        ("padding", (1, 1), (1.0, 1)),
+        ("padding", ((1, 1), (1, 1)), ((1, 1), (True, 1))),
+        ("dilation", 1, True),
+        ("groups", 1, True),
+        ("groups", 1, 1.0),
+    ],
+)
+def test_repeated_call_still_checks(param, good, bad):
+    """Sizes derived for one call are reused by the next with the same arguments,
+    never for values that compare equal to them but are refused (``True == 1``)."""
+    for _ in range(2):  # the second call finds the first one's geometry
+        cyconv.conv2d(X, W, **{param: good})
+    with pytest.raises(TypeError, match=f"`{param}`"):
+        cyconv.conv2d(X, W, **{param: bad})
+
+
 def test_errors_leave_out_untouched():
     """A refused call writes nothing into ``out``: neither one refused for another
     argument nor one refused itself (wrong shape)."""
