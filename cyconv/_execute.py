@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import math
 from types import ModuleType
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -271,6 +271,41 @@ def _run_pointwise(
 # --------------------------------------------------------------------------- per-channel
 
 
+@functools.lru_cache(maxsize=256)
+def _plane_args(
+    k: ModuleType, f32: bool, plan: PlanesPlan, mode: str, taps: int
+) -> Tuple[Callable[..., None], np.ndarray, np.ndarray, Dict[str, Any]]:
+    """``(kernel, rowmap, colmap, geom)``: the arguments of the ``conv_planes_*``
+    kernel of module ``k`` for a call by ``plan``, but for the operands and the
+    fill value (``geom["fill"]`` is 0)."""
+    g: PlaneGeometry = plan.plane
+    geom = dict(
+        H=g.H,
+        W=g.W,
+        ish=g.ish,
+        isw=g.isw,
+        osh=g.osh,
+        osw=g.osw,
+        kH=g.kH,
+        kW=g.kW,
+        sh=g.sh,
+        sw=g.sw,
+        dh=g.dh,
+        dw=g.dw,
+        pl=g.pl,
+        Ho=g.Ho,
+        Wo=g.Wo,
+        fill=0.0,
+        R=plan.rows,
+        xa=plan.strip_left,
+        xb=plan.strip_right,
+        taps=taps,
+    )
+    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
+    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
+    return (k.conv_planes_f32 if f32 else k.conv_planes_f64), rowmap, colmap, geom
+
+
 def run_planes(
     x: np.ndarray,
     kern: np.ndarray,
@@ -290,11 +325,12 @@ def run_planes(
     ``taps`` entries of ``in_off`` and ``k_off`` per plane; a negative input
     offset skips its tap).
     """
-    k = _dispatch.kernels()
-    g: PlaneGeometry = plan.plane
-    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
-    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
-    (k.conv_planes_f32 if x.dtype == np.float32 else k.conv_planes_f64)(
+    f32 = x.dtype == np.float32
+    kernel, rowmap, colmap, geom = _plane_args(_dispatch.kernels(), f32, plan, mode, taps)
+    fill = float(fill)
+    if fill != 0.0 or math.copysign(1.0, fill) < 0.0:  # not the cached +0.0 (NaN: not 0)
+        geom = {**geom, "fill": fill}
+    kernel(
         x.reshape(-1),
         kern.reshape(-1),
         bias,
@@ -304,28 +340,7 @@ def run_planes(
         out_off,
         rowmap,
         colmap,
-        dict(
-            H=g.H,
-            W=g.W,
-            ish=g.ish,
-            isw=g.isw,
-            osh=g.osh,
-            osw=g.osw,
-            kH=g.kH,
-            kW=g.kW,
-            sh=g.sh,
-            sw=g.sw,
-            dh=g.dh,
-            dw=g.dw,
-            pl=g.pl,
-            Ho=g.Ho,
-            Wo=g.Wo,
-            fill=float(fill),
-            R=plan.rows,
-            xa=plan.strip_left,
-            xb=plan.strip_right,
-            taps=taps,
-        ),
+        geom,
         plan.n_threads,
     )
 

@@ -576,7 +576,7 @@ def plan_separable(
     taps (the row pass runs on every input row) and columns first ``sw * kH
     + kW``; at stride 1 both are ``kH + kW`` and the rows go first.
     """
-    if not (_separable.enabled() and _separable.worth_it(g.kH, g.kW, work)):
+    if not (_separable.worth_it(g.kH, g.kW, work) and _separable.enabled()):
         return None
     rows_taps = g.sh * g.kW + g.kH
     cols_taps = g.sw * g.kH + g.kW
@@ -660,19 +660,21 @@ def plan_conv(call: ConvCall, nt: int, prepacked: bool = False, separable: bool 
     if geo.C // geo.groups == 1:
         if geo.nhwc and geo.O == geo.C and vectorises_channels(geo.C, tiles):
             return plan_channels(geo.N, geo.Ho, nt)
-        plane = depthwise_plane(geo)
+        plane = _depthwise_plane_cached(geo)
         if separable and call.dtype.kind == "f":
             sep = plan_separable(plane, geo.N * geo.O, call.w, call.work, nt, call.mode, 0.0)
             if sep is not None:
                 return sep
-        return plan_planes(plane, geo.N * geo.O, itemsize, tiles, nt)
+        return _plan_planes_cached(plane, geo.N * geo.O, itemsize, tiles, nt)
     if is_pointwise(geo):
         return plan_pointwise(geo, itemsize, tiles, nt)
     return _plan_mixing_cached(geo, itemsize, tiles, nt, prepacked)
 
 
-#: Plans of recent channel-mixing shapes (a plan depends on its arguments only).
+#: Plans of recent shapes (a plan depends on its arguments only).
 _plan_mixing_cached = functools.lru_cache(maxsize=512)(plan_mixing)
+_plan_planes_cached = functools.lru_cache(maxsize=512)(plan_planes)
+_depthwise_plane_cached = functools.lru_cache(maxsize=512)(depthwise_plane)
 
 FilterPlan = Union[PlanesPlan, EmptyPlan, SeparablePlan]
 

@@ -88,6 +88,23 @@ def test_padding_modes(variant, dtype, mode, padding, stride, cfg, rng):
     testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+@pytest.mark.parametrize("W", [9, 10, 2])
+@pytest.mark.parametrize("left, right", [(0, 0), (1, 0), (2, 3), (3, 2), (5, 4)])
+def test_depthwise_column_stride_two(variant, dtype, mode, W, left, right, rng):
+    """Column stride 2 stages the padded rows straight into their even and odd
+    columns: every parity of the left pad and of the width, pads wider than
+    the input, and every padding mode."""
+    x, w, b = _layer(rng, dtype, 2, 3, 6, W, 3, 3, 3, groups=3)
+    kw = dict(stride=(1, 2), padding=((1, 1), (left, right)), groups=3, padding_mode=mode)
+    if W + left + right < 3:
+        pytest.skip("no output")
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+    kw["stride"] = 2
+    testing.assert_conv(cyconv.conv2d(x, w, b, **kw), x, w, b, **kw)
+
+
 @pytest.mark.parametrize("alias", sorted(ALIASES))
 @pytest.mark.parametrize("cfg", [(3, 4, 1), (3, 3, 3)], ids=["dense", "depthwise"])
 def test_padding_mode_aliases(alias, cfg, rng):
