@@ -35,7 +35,7 @@ from ._plan import (
     plan_filter,
     plan_planes,
 )
-from ._validate import ConvCall, ConvGeometry, FilterCall
+from ._validate import ConvCall, ConvGeometry, FilterCall, broadcast_lead
 
 Packed = Tuple[np.ndarray, np.ndarray]
 
@@ -701,7 +701,7 @@ def _correlate_real(
     passes; otherwise the direct sum.
     """
     dtype = a.dtype
-    lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+    lead = broadcast_lead(a.shape[:-2], k.shape[:-2])
     sub = dataclasses.replace(
         call, a=a, k=k, dtype=dtype, geo=call.geo._replace(lead=lead), fillvalue=fill
     )
@@ -712,22 +712,40 @@ def _correlate_real(
         return result
     a = operand(a, dtype)
     k = operand(k, dtype)
-    in_off = np.broadcast_to(
-        np.arange(math.prod(a.shape[:-2]), dtype=np.intp).reshape(a.shape[:-2]), g.lead
+    in_off, kernel, k_off, out_off = _filter_offsets(
+        a.shape[:-2], k.shape[:-2], g.lead, g.H * g.W, g.kH * g.kW, g.Ho * g.Wo
     )
-    k_off = np.broadcast_to(
-        np.arange(math.prod(k.shape[:-2]), dtype=np.intp).reshape(k.shape[:-2]), g.lead
-    )
-    in_off = np.ascontiguousarray(in_off.ravel() * (g.H * g.W))
-    out_off = np.arange(plan.planes, dtype=np.intp) * (g.Ho * g.Wo)
+    empty = _zeros(0, dtype)
     if isinstance(plan, SeparablePlan):
-        kernel = np.ascontiguousarray(k_off.ravel())
-        empty = np.empty(0, dtype)
         run_separable(a, empty, result, in_off, kernel, out_off, sub.boundary, fill, plan)
         return result
-    k_off = np.ascontiguousarray(k_off.ravel() * (g.kH * g.kW))
-    run_planes(a, k, np.empty(0, dtype), result, in_off, k_off, out_off, sub.boundary, fill, plan)
+    run_planes(a, k, empty, result, in_off, k_off, out_off, sub.boundary, fill, plan)
     return result
+
+
+@functools.lru_cache(maxsize=256)
+def _filter_offsets(
+    a_lead: Tuple[int, ...],
+    k_lead: Tuple[int, ...],
+    lead: Tuple[int, ...],
+    plane: int,
+    kplane: int,
+    oplane: int,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(in_off, kernel, k_off, out_off)`` of the planes ``lead`` of a filter call
+    (read-only): where each reads its input and writes its output, and the index and
+    offset of its kernel, for images ``a_lead`` and kernels ``k_lead`` broadcast."""
+
+    def index(shape: Tuple[int, ...]) -> np.ndarray:
+        ids = np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
+        return np.ascontiguousarray(np.broadcast_to(ids, lead).ravel())
+
+    kernel = index(k_lead)
+    in_off, k_off = index(a_lead) * plane, kernel * kplane
+    out_off = np.arange(math.prod(lead), dtype=np.intp) * oplane
+    for o in (in_off, kernel, k_off, out_off):
+        o.flags.writeable = False
+    return in_off, kernel, k_off, out_off
 
 
 def _correlate_taps(call: FilterCall, a: np.ndarray, k: np.ndarray, acc: np.dtype) -> np.ndarray:

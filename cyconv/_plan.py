@@ -700,7 +700,7 @@ def plan_filter(call: FilterCall, nt: int, separable: bool = True) -> FilterPlan
         sep = plan_separable(plane, planes, k, work, nt, call.boundary, float(call.fillvalue))
         if sep is not None:
             return sep
-    return plan_planes(plane, planes, work.itemsize, Tiles.active(work), nt)
+    return _plan_planes_cached(plane, planes, work.itemsize, Tiles.active(work), nt)
 
 
 def conv2d_plan(

@@ -388,6 +388,8 @@ def fill_value(fillvalue: Any, dtype: np.dtype) -> Any:
     into an integer result truncates towards zero; a complex value into a real
     result raises ``ValueError``).
     """
+    if type(fillvalue) is int and fillvalue == 0:  # the default: zero of any dtype
+        return dtype.type(0)
     if isinstance(fillvalue, (bool, np.bool_)):
         raise TypeError(f"`fillvalue` must be a number, got {fillvalue!r}")
     try:
@@ -437,6 +439,12 @@ def filter_axes(axes: Any, ndim: int) -> Optional[Tuple[int, int]]:
     return (out[0], out[1])
 
 
+@functools.lru_cache(maxsize=256)
+def broadcast_lead(a: Tuple[int, ...], k: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The leading axes of the planes of a filter call: those of ``a`` and ``k`` broadcast."""
+    return tuple(np.broadcast_shapes(a, k))
+
+
 def filter2d_call(
     in1: Any,
     in2: Any,
@@ -466,7 +474,7 @@ def filter2d_call(
     if ax is not None:
         a = np.moveaxis(a, ax, (-2, -1))
     try:
-        lead = np.broadcast_shapes(a.shape[:-2], k.shape[:-2])
+        lead = broadcast_lead(a.shape[:-2], k.shape[:-2])
     except ValueError:
         raise ValueError(
             f"the leading axes of `in1` {fmt(a.shape)} and `in2` {fmt(k.shape)} do not broadcast"
