@@ -93,7 +93,8 @@ def operand(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _pack_bias(
     b: Optional[np.ndarray], O: int, groups: int, per_group: int, dtype: np.dtype
 ) -> np.ndarray:
-    """Bias laid out like the packed output-channel blocks, zero-padded (read-only)."""
+    """Bias laid out like the packed output-channel blocks, zero-padded (shared
+    read-only zeros without a bias)."""
     if b is None:
         return _zeros(groups * per_group, dtype)
     bpack = np.zeros((groups, per_group), dtype=dtype)
