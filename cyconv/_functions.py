@@ -18,7 +18,7 @@ from ._args import IntOrPair, PaddingSpec
 from ._backward_validate import input_shape as input_shape_of
 from ._backward_validate import transpose_geometry
 from ._nd import LAYOUTS, nd_geometry, transpose_nd
-from ._plan import conv_macs, filter_macs, plan_conv, plan_filter, threads
+from ._plan import conv_work, filter_work, plan_conv, plan_filter, threads
 from ._validate import (
     check_out,
     conv2d_call,
@@ -142,7 +142,7 @@ def conv2d(
     (1, 1, 2, 2)
     """
     call = conv2d_call(input, weight, bias, stride, padding, dilation, groups, padding_mode, layout)
-    nt = threads(n_threads, conv_macs(call.geo))
+    nt = threads(n_threads, conv_work(call.geo))
     result = result_array(
         out, call.geo.out_shape, call.dtype, [(input, "input"), (weight, "weight"), (bias, "bias")]
     )
@@ -303,7 +303,7 @@ def _filter2d(
     n_threads: Optional[int],
 ) -> np.ndarray:
     call = filter2d_call(in1, in2, mode, boundary, fillvalue, flip=flip, axes=axes)
-    plan = plan_filter(call, threads(n_threads, filter_macs(call.geo)))
+    plan = plan_filter(call, threads(n_threads, filter_work(call.geo)))
     if out is not None:
         check_out(out, filter_result_shape(call), call.dtype, [(in1, "in1"), (in2, "in2")])
     return _execute.filter2d(call, plan, out)

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 from . import _execute
 from ._args import IntOrPair, PaddingSpec
 from ._nd import layer_weight
-from ._plan import conv_macs, plan_conv, threads, uses_packed_weights
+from ._plan import conv_work, plan_conv, threads, uses_packed_weights
 from ._validate import conv2d_call, conv2d_layer_weight, result_array
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d"]
@@ -132,7 +132,7 @@ class Conv2d(_Layer):
             self.padding_mode,
             self.layout,
         )
-        nt = threads(self.n_threads, conv_macs(call.geo))
+        nt = threads(self.n_threads, conv_work(call.geo))
         result = result_array(
             out,
             call.geo.out_shape,

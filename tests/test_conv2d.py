@@ -658,3 +658,41 @@ def test_column_strided_planes(variant, dtype, sw, dw, k, rng):
             if layout == "NHWC":
                 got = np.ascontiguousarray(got.transpose(0, 3, 1, 2))
             testing.assert_conv(got, x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_planes_every_row_width(variant, dtype, rng):
+    """The per-plane kernel's row chunks (whole ones, then the narrowest that covers
+    the rest) at every output width up to past the widest chunk: the 3x3 and general
+    two-row passes, one row at a time (row stride, row dilation), column strides,
+    and the sum over a kernel's depth (conv3d), against the reference and bitwise
+    across thread counts."""
+    cases = [
+        dict(padding=1),  # 3x3, rows in pairs
+        dict(padding=(2, 1), kshape=(5, 4)),  # general kernel, rows in pairs
+        dict(padding=1, stride=(2, 1)),  # one row at a time
+        dict(padding=(2, 1), dilation=(2, 1)),
+        dict(padding=(1, 2), stride=(1, 2), kshape=(3, 5)),  # column stride
+    ]
+    for W in range(1, 82):
+        for case in cases:
+            case = dict(case)
+            kh, kw = case.pop("kshape", (3, 3))
+            x = rng.standard_normal((1, 3, 7, W)).astype(dtype)
+            w = rng.standard_normal((3, 1, kh, kw)).astype(dtype)
+            b = rng.standard_normal(3).astype(dtype)
+            span = (kw - 1) * case.get("dilation", (1, 1))[1] + 1
+            pw = case["padding"] if isinstance(case["padding"], int) else case["padding"][1]
+            if W + 2 * pw < span:  # an empty output
+                continue
+            got = cyconv.conv2d(x, w, b, groups=3, n_threads=1, **case)
+            np.testing.assert_array_equal(
+                got, cyconv.conv2d(x, w, b, groups=3, n_threads=2, **case)
+            )
+            testing.assert_conv(got, x, w, b, groups=3, **case)
+        x3 = rng.standard_normal((1, 2, 3, 5, W)).astype(dtype)
+        w3 = rng.standard_normal((2, 1, 3, 3, 3)).astype(dtype)
+        got = cyconv.conv3d(x3, w3, padding=1, groups=2)
+        expected = cyconv.reference.conv3d(x3, w3, padding=1, groups=2)
+        tol = testing.tolerance(dtype) * 27
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())

@@ -929,8 +929,8 @@ _PATH_PROBES = [
         dict(x=(2, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2, layout="NHWC"),
         {},
     ),
-    ("planes 3x3", dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3), {}),
-    ("planes two-rows", dict(x=(1, 3, 9, 65), w=(6, 1, 5, 4), padding=2, groups=3), {}),
+    ("planes 3x3", dict(x=(1, 3, 9, 37), w=(6, 1, 3, 3), padding=1, groups=3), {}),
+    ("planes two-rows", dict(x=(1, 3, 9, 37), w=(6, 1, 5, 4), padding=2, groups=3), {}),
     ("planes 3x3 inplace", dict(x=(1, 2, 9, 700), w=(2, 1, 3, 3), padding=1, groups=2), {}),
     (
         "planes two-rows inplace",
@@ -944,7 +944,7 @@ _PATH_PROBES = [
     ),
     (
         "planes one-row",
-        dict(x=(1, 3, 9, 65), w=(6, 1, 3, 3), padding=1, groups=3, stride=(2, 1)),
+        dict(x=(1, 3, 9, 37), w=(6, 1, 3, 3), padding=1, groups=3, stride=(2, 1)),
         {},
     ),
     (

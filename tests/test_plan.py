@@ -105,6 +105,19 @@ def test_layer_keeps_packed_weights_and_function_packs_per_call():
     assert one.packing == "item" and one.fused
 
 
+def test_small_image_many_weights_reads_every_weight_once():
+    """One image whose staged input fits the panel: one block of rows, so that each
+    block of weights is read by one item only, packed per call or kept by a layer
+    (a layer's plan once took one row per item, reading 1024x1024x3x3 weights 7 times)."""
+    for C, H in [(512, 4), (1024, 7), (256, 14)]:
+        x, w = _zeros(1, C, H, H), _zeros(C, C, 3, 3)
+        for prepacked in (False, True):
+            for nt in (1, 2, 4):
+                plan = _plan.conv2d_plan(x, w, padding=1, prepacked=prepacked, n_threads=nt)
+                assert plan.rows == H, (C, H, prepacked, nt, plan)
+                assert plan.packing == ("layer" if prepacked else "item")
+
+
 def test_same_shapes_same_plan_whatever_the_values():
     rng = np.random.default_rng(0)
     a = _plan.conv2d_plan(rng.standard_normal((2, 8, 30, 30)).astype(F32), _zeros(8, 8, 3, 3))

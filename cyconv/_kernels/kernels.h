@@ -93,6 +93,60 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
 #define CY_VL64 ((Py_ssize_t)(sizeof(cy_vf64) / sizeof(double)))
 
 /*
+ * cy_store_part_f32/f64(p, v, n): the first n lanes of v to p[0 .. n), for
+ * 0 < n < lanes; cy_load_part_f32/f64(p, n): p[0 .. n) in the first n lanes,
+ * zeros in the others.  Memory past p[n - 1] is neither read nor written.
+ * Masked moves where the target has them (AVX-512, AVX2), else one element
+ * at a time through a vector in memory.
+ */
+#if CY_VECTOR_EXT && CY_VBYTES == 64 && defined(__AVX512F__)
+#include <immintrin.h>
+static inline void cy_store_part_f32(float *p, cy_vf32 v, Py_ssize_t n)
+{ _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v); }
+static inline void cy_store_part_f64(double *p, cy_vf64 v, Py_ssize_t n)
+{ _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1u), (__m512d)v); }
+static inline cy_vf32 cy_load_part_f32(const float *p, Py_ssize_t n)
+{ return (cy_vf32)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p); }
+static inline cy_vf64 cy_load_part_f64(const double *p, Py_ssize_t n)
+{ return (cy_vf64)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1u), p); }
+#elif CY_VECTOR_EXT && CY_VBYTES == 32 && defined(__AVX2__)
+#include <immintrin.h>
+static inline __m256i cy_lanes_below_32(Py_ssize_t n)
+{ return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+static inline __m256i cy_lanes_below_64(Py_ssize_t n)
+{ return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3)); }
+static inline void cy_store_part_f32(float *p, cy_vf32 v, Py_ssize_t n)
+{ _mm256_maskstore_ps(p, cy_lanes_below_32(n), (__m256)v); }
+static inline void cy_store_part_f64(double *p, cy_vf64 v, Py_ssize_t n)
+{ _mm256_maskstore_pd(p, cy_lanes_below_64(n), (__m256d)v); }
+static inline cy_vf32 cy_load_part_f32(const float *p, Py_ssize_t n)
+{ return (cy_vf32)_mm256_maskload_ps(p, cy_lanes_below_32(n)); }
+static inline cy_vf64 cy_load_part_f64(const double *p, Py_ssize_t n)
+{ return (cy_vf64)_mm256_maskload_pd(p, cy_lanes_below_64(n)); }
+#else
+#define CY_DEFINE_PART(S, T, V)                                                        \
+    static inline void cy_store_part_##S(T *p, V v, Py_ssize_t n)                     \
+    {                                                                                  \
+        T tmp[sizeof(V) / sizeof(T)];                                                  \
+        Py_ssize_t i;                                                                  \
+        cy_store_##S(tmp, v);                                                          \
+        for (i = 0; i < n; i++)                                                        \
+            p[i] = tmp[i];                                                             \
+    }                                                                                  \
+    static inline V cy_load_part_##S(const T *p, Py_ssize_t n)                        \
+    {                                                                                  \
+        T tmp[sizeof(V) / sizeof(T)];                                                  \
+        Py_ssize_t i;                                                                  \
+        for (i = 0; i < (Py_ssize_t)(sizeof(V) / sizeof(T)); i++)                      \
+            tmp[i] = i < n ? p[i] : (T)0;                                              \
+        return cy_load_##S(tmp);                                                       \
+    }
+CY_DEFINE_PART(f32, float, cy_vf32)
+CY_DEFINE_PART(f64, double, cy_vf64)
+#undef CY_DEFINE_PART
+#endif
+
+/*
  * cy_transpose_store_f32/f64(src, ld, dst, off): the VL x VL block of src
  * (VL = CY_VL32 or CY_VL64 elements in each of VL rows, ld elements apart),
  * transposed: column j of the block, a vector of VL elements, is stored at
