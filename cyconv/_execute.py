@@ -24,6 +24,7 @@ from ._plan import (
     ChannelsPlan,
     EmptyPlan,
     FilterPlan,
+    GroupedPlan,
     MixingPlan,
     Plan,
     PlaneGeometry,
@@ -265,6 +266,54 @@ def _run_pointwise(
         bias,
         out.reshape(-1),
         dict(N=geo.N, C=geo.C, HW=geo.H * geo.W, O=geo.O, groups=G, PB=plan.pixel_block),
+        plan.n_threads,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _grouped_args(
+    k: ModuleType, f32: bool, plan: GroupedPlan, mode: str
+) -> Tuple[Callable[..., None], np.ndarray, np.ndarray, Dict[str, Any]]:
+    """``(kernel, rowmap, colmap, geom)``: the arguments of ``conv_grouped_*`` of
+    module ``k`` for a call by ``plan``, but for the operands and the shapes."""
+    g = plan.plane
+    geom = dict(
+        H=g.H, W=g.W, ish=g.ish, isw=g.isw, osh=g.osh, osw=g.osw, kH=g.kH, kW=g.kW,
+        sh=g.sh, sw=g.sw, dh=g.dh, dw=g.dw, pl=g.pl, Ho=g.Ho, Wo=g.Wo, fill=0.0,
+        R=plan.rows, xa=plan.Wp, xb=plan.Wp, taps=1,
+    )  # fmt: skip
+    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
+    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
+    return (k.conv_grouped_f32 if f32 else k.conv_grouped_f64), rowmap, colmap, geom
+
+
+def run_grouped(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: Optional[np.ndarray],
+    out: np.ndarray,
+    geo: ConvGeometry,
+    mode: str,
+    plan: GroupedPlan,
+) -> None:
+    """Grouped convolution by ``plan`` (see ``conv_grouped_*``)."""
+    f32 = x.dtype == np.float32
+    kernel, rowmap, colmap, geom = _grouped_args(_dispatch.kernels(), f32, plan, mode)
+    bias = _zeros(0, x.dtype) if b is None else b
+    G = geo.groups
+    kernel(
+        x.reshape(-1),
+        w.reshape(-1),
+        bias,
+        out.reshape(-1),
+        rowmap,
+        colmap,
+        geom,
+        geo.N,
+        G,
+        geo.C // G,
+        geo.O // G,
+        plan.channel_block,
         plan.n_threads,
     )
 
@@ -672,6 +721,8 @@ def conv2d(
         _run_depthwise(x, w, b, target, geo, call.mode, plan)
     elif isinstance(plan, PointwisePlan):
         _run_pointwise(x, w, b, target, geo, plan)
+    elif isinstance(plan, GroupedPlan):
+        run_grouped(x, w, b, target, geo, call.mode, plan)
     else:
         weights = None
         if plan.packing == "layer" and packed is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cyconv
-from cyconv import reference, testing
+from cyconv import _plan, reference, testing
 
 DTYPES = [np.float32, np.float64]
 PADDING_MODES = [
@@ -696,3 +696,68 @@ def test_planes_every_row_width(variant, dtype, rng):
         expected = cyconv.reference.conv3d(x3, w3, padding=1, groups=2)
         tol = testing.tolerance(dtype) * 27
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_kernel(variant, dtype, rng):
+    """Grouped layers with at most half a vector of output channels per group run the
+    grouped kernel: every count of output channels per group around its blocks of 4,
+    several input channels per group, padding modes, row strides, dilation, widths
+    around its row chunks, with and without bias; against the reference, bitwise
+    across thread counts and equal to the channels-last (channel-mixing) result."""
+    tiles = _plan.Tiles.active(dtype)
+    cases = [
+        dict(Cg=2, Og=1, padding=1),
+        dict(Cg=3, Og=2, padding=(0, 2), padding_mode="reflect", kshape=(2, 5)),
+        dict(Cg=4, Og=3, padding=1, stride=(2, 1), padding_mode="circular"),
+        dict(Cg=5, Og=4, padding=2, dilation=(2, 3)),
+        dict(Cg=2, Og=5, padding=1, padding_mode="replicate"),
+        dict(Cg=4, Og=8, padding="same", kshape=(3, 4)),
+    ]
+    taken = 0
+    for W in [1, 3, 4, 9, 16, 17, 31, 33, 47, 64, 70]:
+        for case in cases:
+            case = dict(case)
+            Cg, Og = case.pop("Cg"), case.pop("Og")
+            kh, kw = case.pop("kshape", (3, 3))
+            G = 3
+            x = rng.standard_normal((2, G * Cg, 6, W)).astype(dtype)
+            w = rng.standard_normal((G * Og, Cg, kh, kw)).astype(dtype)
+            b = rng.standard_normal(G * Og).astype(dtype) if W % 2 else None
+            try:
+                plan = _plan.conv2d_plan(x, w, groups=G, **case)
+            except ValueError:  # an empty output, a reflect pad wider than the input
+                continue
+            assert (plan.path == "grouped") == (2 * Og <= tiles.narrow_channels)
+            taken += plan.path == "grouped"
+            got = cyconv.conv2d(x, w, b, groups=G, n_threads=1, **case)
+            np.testing.assert_array_equal(
+                got, cyconv.conv2d(x, w, b, groups=G, n_threads=3, **case)
+            )
+            testing.assert_conv(got, x, w, b, groups=G, **case)
+            nhwc = cyconv.conv2d(
+                np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, b, groups=G, layout="NHWC", **case
+            )
+            np.testing.assert_array_equal(nhwc.transpose(0, 3, 1, 2), got)
+    assert taken > 0
+
+
+def test_grouped_kernel_is_chosen_by_output_channels_per_group():
+    """The grouped kernel only for NCHW, column stride 1, several input and at most half
+    a vector of output channels per group; otherwise channel mixing (or per plane)."""
+    t = _plan.Tiles.active(np.float32)
+    half = t.narrow_channels // 2
+    z = np.zeros
+
+    def path(x, w, **kw):
+        return _plan.conv2d_plan(z(x, np.float32), z(w, np.float32), **kw).path
+
+    assert path((1, 128, 28, 28), (32 * half, 4, 3, 3), padding=1, groups=32) == "grouped"
+    assert path((1, 64, 28, 28), (16 * (half + 1), 4, 3, 3), padding=1, groups=16) != "grouped"
+    assert (
+        path((1, 28, 28, 128), (32 * half, 4, 3, 3), padding=1, groups=32, layout="NHWC")
+        != "grouped"
+    )
+    assert path((1, 128, 28, 28), (32 * half, 4, 3, 3), padding=1, groups=32, stride=2) != "grouped"
+    assert path((1, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32).startswith("planes")
+    assert path((1, 128, 28, 28), (32 * half, 4, 1, 1), groups=32) == "pointwise"

@@ -924,6 +924,7 @@ _PATH_PROBES = [
     ("mix fused cblocks narrow", dict(x=(1, 520, 1, 5), w=(4, 520, 5, 5), padding=2), {}),
     ("mix nhwc", dict(x=(2, 5, 20, 4), w=(17, 4, 3, 3), padding=1, layout="NHWC"), {}),
     ("mix narrow", dict(x=(2, 4, 3, 20), w=(4, 4, 3, 3), padding=1), {}),  # every variant
+    ("grouped", dict(x=(2, 8, 5, 37), w=(4, 2, 3, 3), padding=1, groups=4), {}),
     (
         "mix cblocks nhwc narrow",
         dict(x=(2, 5, 5, 520), w=(6, 260, 5, 5), padding=2, groups=2, layout="NHWC"),

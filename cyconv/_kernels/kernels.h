@@ -146,6 +146,39 @@ CY_DEFINE_PART(f64, double, cy_vf64)
 #undef CY_DEFINE_PART
 #endif
 
+/* cy_copy_f32/f64(dst, src, n): n elements, in whole vectors and one partial
+ * one (a short row: no call, unlike memcpy; cy_keep stops GCC from turning
+ * the loop back into one). */
+#define CY_DEFINE_COPY(S, T)                                                           \
+    static inline void cy_copy_##S(T *restrict dst, const T *restrict src, Py_ssize_t n) \
+    {                                                                                  \
+        const Py_ssize_t vl = (Py_ssize_t)(sizeof(cy_v##S) / sizeof(T));               \
+        Py_ssize_t i = 0;                                                              \
+        for (; i + vl <= n; i += vl)                                                   \
+            cy_store_##S(dst + i, cy_keep_##S(cy_load_##S(src + i)));                  \
+        if (i < n)                                                                     \
+            cy_store_part_##S(dst + i, cy_load_part_##S(src + i, n - i), n - i);       \
+    }
+CY_DEFINE_COPY(f32, float)
+CY_DEFINE_COPY(f64, double)
+#undef CY_DEFINE_COPY
+
+/* cy_fill_f32/f64(dst, x, n): n copies of x, as cy_copy_* stores them. */
+#define CY_DEFINE_FILL(S, T)                                                           \
+    static inline void cy_fill_##S(T *dst, T x, Py_ssize_t n)                          \
+    {                                                                                  \
+        const Py_ssize_t vl = (Py_ssize_t)(sizeof(cy_v##S) / sizeof(T));               \
+        const cy_v##S v = cy_keep_##S(cy_splat_##S(x));                                 \
+        Py_ssize_t i = 0;                                                              \
+        for (; i + vl <= n; i += vl)                                                   \
+            cy_store_##S(dst + i, v);                                                  \
+        if (i < n)                                                                     \
+            cy_store_part_##S(dst + i, v, n - i);                                      \
+    }
+CY_DEFINE_FILL(f32, float)
+CY_DEFINE_FILL(f64, double)
+#undef CY_DEFINE_FILL
+
 /*
  * cy_transpose_store_f32/f64(src, ld, dst, off): the VL x VL block of src
  * (VL = CY_VL32 or CY_VL64 elements in each of VL rows, ld elements apart),
