@@ -270,6 +270,16 @@ def _run_pointwise(
     )
 
 
+def plane_geom(g: PlaneGeometry, rows: int, xa: int, xb: int, taps: int) -> Dict[str, Any]:
+    """The geometry argument of ``conv_planes_*``/``conv_grouped_*`` (the fields of
+    their struct ``PlaneGeom``), with the fill value 0."""
+    return dict(
+        H=g.H, W=g.W, ish=g.ish, isw=g.isw, osh=g.osh, osw=g.osw, kH=g.kH, kW=g.kW,
+        sh=g.sh, sw=g.sw, dh=g.dh, dw=g.dw, pl=g.pl, Ho=g.Ho, Wo=g.Wo, fill=0.0,
+        R=rows, xa=xa, xb=xb, taps=taps,
+    )  # fmt: skip
+
+
 @functools.lru_cache(maxsize=256)
 def _grouped_args(
     k: ModuleType, f32: bool, plan: GroupedPlan, mode: str
@@ -277,11 +287,7 @@ def _grouped_args(
     """``(kernel, rowmap, colmap, geom)``: the arguments of ``conv_grouped_*`` of
     module ``k`` for a call by ``plan``, but for the operands and the shapes."""
     g = plan.plane
-    geom = dict(
-        H=g.H, W=g.W, ish=g.ish, isw=g.isw, osh=g.osh, osw=g.osw, kH=g.kH, kW=g.kW,
-        sh=g.sh, sw=g.sw, dh=g.dh, dw=g.dw, pl=g.pl, Ho=g.Ho, Wo=g.Wo, fill=0.0,
-        R=plan.rows, xa=plan.Wp, xb=plan.Wp, taps=1,
-    )  # fmt: skip
+    geom = plane_geom(g, plan.rows, plan.Wp, plan.Wp, 1)
     rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
     colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
     return (k.conv_grouped_f32 if f32 else k.conv_grouped_f64), rowmap, colmap, geom
@@ -329,28 +335,7 @@ def _plane_args(
     kernel of module ``k`` for a call by ``plan``, but for the operands and the
     fill value (``geom["fill"]`` is 0)."""
     g: PlaneGeometry = plan.plane
-    geom = dict(
-        H=g.H,
-        W=g.W,
-        ish=g.ish,
-        isw=g.isw,
-        osh=g.osh,
-        osw=g.osw,
-        kH=g.kH,
-        kW=g.kW,
-        sh=g.sh,
-        sw=g.sw,
-        dh=g.dh,
-        dw=g.dw,
-        pl=g.pl,
-        Ho=g.Ho,
-        Wo=g.Wo,
-        fill=0.0,
-        R=plan.rows,
-        xa=plan.strip_left,
-        xb=plan.strip_right,
-        taps=taps,
-    )
+    geom = plane_geom(g, plan.rows, plan.strip_left, plan.strip_right, taps)
     rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
     colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
     return (k.conv_planes_f32 if f32 else k.conv_planes_f64), rowmap, colmap, geom
