@@ -320,6 +320,7 @@ def run_grouped(
         geo.C // G,
         geo.O // G,
         plan.channel_block,
+        geo.nhwc,
         plan.n_threads,
     )
 

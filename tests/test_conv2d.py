@@ -729,6 +729,10 @@ def test_grouped_kernel(variant, dtype, rng):
             except ValueError:  # an empty output, a reflect pad wider than the input
                 continue
             assert (plan.path == "grouped") == (2 * Og <= tiles.narrow_channels)
+            lplan = _plan.conv2d_plan(
+                np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, groups=G, layout="NHWC", **case
+            )
+            assert (lplan.path == "grouped") == (4 * Og <= tiles.narrow_channels)
             taken += plan.path == "grouped"
             got = cyconv.conv2d(x, w, b, groups=G, n_threads=1, **case)
             np.testing.assert_array_equal(
@@ -743,8 +747,9 @@ def test_grouped_kernel(variant, dtype, rng):
 
 
 def test_grouped_kernel_is_chosen_by_output_channels_per_group():
-    """The grouped kernel only for NCHW, column stride 1, several input and at most half
-    a vector of output channels per group; otherwise channel mixing (or per plane)."""
+    """The grouped kernel only for column stride 1, several input and at most half a
+    vector of output channels per group (a quarter channels last); otherwise channel
+    mixing (or per plane)."""
     t = _plan.Tiles.active(np.float32)
     half = t.narrow_channels // 2
     z = np.zeros
@@ -754,10 +759,9 @@ def test_grouped_kernel_is_chosen_by_output_channels_per_group():
 
     assert path((1, 128, 28, 28), (32 * half, 4, 3, 3), padding=1, groups=32) == "grouped"
     assert path((1, 64, 28, 28), (16 * (half + 1), 4, 3, 3), padding=1, groups=16) != "grouped"
-    assert (
-        path((1, 28, 28, 128), (32 * half, 4, 3, 3), padding=1, groups=32, layout="NHWC")
-        != "grouped"
-    )
+    nhwc = dict(padding=1, groups=32, layout="NHWC")
+    assert path((1, 28, 28, 128), (32 * (half // 2), 4, 3, 3), **nhwc) == "grouped"
+    assert path((1, 28, 28, 128), (32 * (half // 2 + 1), 4, 3, 3), **nhwc) != "grouped"
     assert path((1, 128, 28, 28), (32 * half, 4, 3, 3), padding=1, groups=32, stride=2) != "grouped"
     assert path((1, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32).startswith("planes")
     assert path((1, 128, 28, 28), (32 * half, 4, 1, 1), groups=32) == "pointwise"
