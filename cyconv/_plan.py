@@ -384,9 +384,9 @@ class SeparablePlan:
 
 @dataclass(frozen=True)
 class GroupedPlan:
-    """Grouped convolution with few output channels per group (NCHW, column stride 1),
-    vectorised along the rows: ``(image, group, 4 output channels, row block)`` items
-    (``conv_grouped_*``)."""
+    """Grouped convolution with few output channels per group (column stride 1),
+    vectorised along the rows: ``(image, group, 4 output channels, row block)`` items,
+    channels last ``(image, row block)`` (``conv_grouped_*``)."""
 
     n_threads: int
     plane: PlaneGeometry  # one plane's window (the output strides of an NCHW plane)
@@ -562,7 +562,8 @@ def plan_grouped(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> Gro
         MIX_PANEL_BYTES,
     )
     want = _items_wanted(nt)
-    base = geo.N * geo.groups * _cdiv(Og, 4)
+    # channels last, an item runs every group of its rows (see conv_grouped_*)
+    base = geo.N * (1 if geo.nhwc else geo.groups * _cdiv(Og, 4))
     if base * _cdiv(geo.Ho, R) < want:
         R = max(1, _cdiv(geo.Ho, _cdiv(want, base)))
     R = _cdiv(geo.Ho, _cdiv(geo.Ho, R))  # the same number of blocks, evened out
