@@ -587,10 +587,12 @@ def test_nan_inf_in_weight_and_bias(dtype, cfg, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kw", [3, 5, 7])
+@pytest.mark.parametrize("sw", [1, 2])
 @pytest.mark.parametrize("C", [1, 7, 16, 19, 40])
-def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
-    """NHWC depthwise rows of 3-, 5- and 7-wide kernels (register blocks of 8 pixels): every
-    width around the block, every padding mode, pads wider than the kernel, tail channels."""
+def test_channels_last_depthwise_wide_rows(variant, dtype, kw, sw, C, rng):
+    """NHWC depthwise rows of 3-, 5- and 7-wide kernels at column stride 1 and 2 (register
+    blocks of 8 pixels): every width around the block, every padding mode, pads wider
+    than the kernel, tail channels."""
     for W in [1, 2, 7, 8, 9, 17]:
         for mode, pad in [("zeros", (1, kw // 2)), ("zeros", (0, kw + 1)), ("reflect", 1),
                           ("circular", (2, kw // 2)), ("replicate", (0, 3))]:  # fmt: skip
@@ -601,13 +603,13 @@ def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
             b = rng.standard_normal(C).astype(dtype)
             try:
                 got = cyconv.conv2d(
-                    x, w, b, padding=pad, groups=C, padding_mode=mode, layout="NHWC"
+                    x, w, b, padding=pad, stride=(1, sw), groups=C, padding_mode=mode, layout="NHWC"
                 )
             except ValueError:  # a reflect pad wider than the input, an empty output
                 continue
             expected = cyconv.conv2d(
-                np.ascontiguousarray(x.transpose(0, 3, 1, 2)), w, b, padding=pad, groups=C,
-                padding_mode=mode,
+                np.ascontiguousarray(x.transpose(0, 3, 1, 2)), w, b, padding=pad, stride=(1, sw),
+                groups=C, padding_mode=mode,
             )  # fmt: skip
             testing.assert_conv(
                 np.ascontiguousarray(got.transpose(0, 3, 1, 2)),
@@ -615,6 +617,7 @@ def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
                 w,
                 b,
                 padding=pad,
+                stride=(1, sw),
                 groups=C,
                 padding_mode=mode,
             )
@@ -623,7 +626,15 @@ def test_channels_last_depthwise_wide_rows(variant, dtype, kw, C, rng):
                 atol=1e-5 if dtype == np.float32 else 1e-12,
             )  # fmt: skip
             one = cyconv.conv2d(
-                x, w, b, padding=pad, groups=C, padding_mode=mode, layout="NHWC", n_threads=1
+                x,
+                w,
+                b,
+                padding=pad,
+                stride=(1, sw),
+                groups=C,
+                padding_mode=mode,
+                layout="NHWC",
+                n_threads=1,
             )
             np.testing.assert_array_equal(one, got)
 
