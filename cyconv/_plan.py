@@ -389,7 +389,7 @@ class GroupedPlan:
     channels last ``(image, row block)`` (``conv_grouped_*``)."""
 
     n_threads: int
-    plane: PlaneGeometry  # one plane's window (the output strides of an NCHW plane)
+    plane: PlaneGeometry  # one plane's window and strides (in the layer's layout)
     rows: int  # output rows per work item (R)
     Hp: int
     Wp: int  # staged row length: the last row chunk's reach
