@@ -45,7 +45,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _execute
+from . import _dispatch, _execute, _scratch
 from ._plan import conv_macs, plan_conv
 from ._validate import ConvGeometry, conv2d_call
 
@@ -91,13 +91,18 @@ def _forward(
     nt: int,
     result: Optional[np.ndarray] = None,
     b: Optional[np.ndarray] = None,
+    separable: bool = True,
 ) -> np.ndarray:
-    """One forward correlation by the forward kernels (``x``, ``w``, ``b`` of one dtype)."""
+    """One forward correlation by the forward kernels (``x``, ``w``, ``b`` of one dtype).
+
+    ``separable=False`` skips the test for rank-1 kernels (the weight
+    gradient's kernels are ``dy``, which is not worth testing).
+    """
     padding = ((pads[0], pads[1]), (pads[2], pads[3]))
     call = conv2d_call(x, w, b, stride, padding, dilation, groups, "zeros", layout)
     if result is None:
         result = np.empty(call.geo.out_shape, dtype=call.dtype)
-    return _execute.conv2d(call, plan_conv(call, nt), result)
+    return _execute.conv2d(call, plan_conv(call, nt, separable=separable), result)
 
 
 # --------------------------------------------------------------------------- input gradient
@@ -257,29 +262,84 @@ def _nchw(a: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     return a.transpose(0, 3, 1, 2) if geo.nhwc else a
 
 
-def _grouped_rows(
-    x4: np.ndarray, groups: int, rows: int, cols: int, top: int, left: int, dtype: np.dtype
+def _contiguous(
+    a: np.ndarray, dtype: np.dtype, nt: int, out: Optional[np.ndarray] = None
 ) -> np.ndarray:
-    """``(groups, N, rows, cols*Cg)``: the zero-padded input, channels last, rows flattened.
+    """``a`` as a C-contiguous array of ``dtype`` (in ``out``, of ``a``'s shape, if given).
 
-    Padded row ``t`` is input row ``t - top`` and padded column ``u`` input
-    column ``u - left``; rows and columns beyond the input are zero.
+    A float array whose axes after the first flatten into one evenly strided
+    axis (a channels-last array seen with its channels first, say) is
+    transposed by a kernel on every thread; other arrays are copied by NumPy.
+    """
+    if a.flags.c_contiguous and a.dtype == dtype:
+        return a
+    if out is None:
+        out = np.empty(a.shape, dtype=dtype)
+    st = a.strides
+    flat = all(st[i] == st[i + 1] * a.shape[i + 1] for i in range(1, a.ndim - 1))
+    kernel = a.ndim >= 2 and a.dtype == dtype and dtype in (np.float32, np.float64)
+    if not (kernel and flat and out.flags.c_contiguous):
+        out[...] = a
+        return out
+    rows, cols = a.shape[0], math.prod(a.shape[1:])
+    if out.size:
+        src = np.lib.stride_tricks.as_strided(a, (rows, cols), (st[0], st[-1]), writeable=False)
+        k = _dispatch.kernels()
+        copy = k.copy_2d_f32 if dtype == np.float32 else k.copy_2d_f64
+        copy(src, out.reshape(rows, cols), nt)
+    return out
+
+
+def _strips(
+    x4: np.ndarray,
+    groups: int,
+    strips: int,
+    step: int,
+    span: int,
+    cols: int,
+    top: int,
+    left: int,
+    dtype: np.dtype,
+    nt: int,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """``(groups * N * strips, span, cols * Cg)``: zero-padded strips of rows, channels last.
+
+    Strip ``b`` of image ``n`` and group ``g`` holds padded rows ``b * step``
+    to ``b * step + span - 1`` of ``x4 (N, H, W, C)``, columns flattened with
+    their channels: padded row ``t`` is input row ``t - top`` and padded column
+    ``u`` input column ``u - left``; positions beyond the input are zero.
+    Strips share rows when ``step < span``. An unpadded channels-last input
+    whose strips neither overlap nor skip rows is returned as a view;
+    otherwise one pass of a kernel, on every thread, gathers the strips (into
+    ``out``, of the result's shape, if given).
     """
     N, H, W, C = x4.shape
     Cg = C // groups
-    if top == left == 0 and rows == H and cols == W and groups == 1:
-        if x4.dtype == dtype and x4.flags.c_contiguous:
-            return x4.reshape(1, N, rows, cols * Cg)
-    img = np.empty((groups, N, rows, cols, Cg), dtype=dtype)
+    plain = groups == 1 and top == left == 0 and cols == W and (strips == 1 or span == step)
+    if plain and (strips - 1) * step + span == H and x4.dtype == dtype and x4.flags.c_contiguous:
+        return x4.reshape(N * strips, span, W * C)
+    if out is None:
+        out = np.empty((groups * N * strips, span, cols * Cg), dtype=dtype)
+    if dtype in (np.float32, np.float64):
+        if x4.dtype != dtype:
+            x4 = x4.astype(dtype)
+        k = _dispatch.kernels()
+        gather = k.gather_strips_f32 if dtype == np.float32 else k.gather_strips_f64
+        gather(x4, out.reshape(-1), groups, strips, step, span, cols, top, left, nt)
+        return out
+    # other dtypes (not reached by the float kernels): the same, by NumPy
+    rows = (strips - 1) * step + span
+    img = np.zeros((groups, N, rows, cols, Cg), dtype=dtype)
     nr, nc = max(0, min(H, rows - top)), max(0, min(W, cols - left))
-    img[:, :, :top] = 0
-    img[:, :, top + nr :] = 0
-    img[:, :, top : top + nr, :left] = 0
-    img[:, :, top : top + nr, left + nc :] = 0
     if nr and nc:
         part = x4[:, :nr, :nc, :].reshape(N, nr, nc, groups, Cg)
         img[:, :, top : top + nr, left : left + nc] = part.transpose(3, 0, 1, 2, 4)
-    return img.reshape(groups, N, rows, cols * Cg)
+    for b in range(strips):
+        out.reshape(groups, N, strips, span, cols * Cg)[:, :, b] = img[
+            :, :, b * step : b * step + span
+        ].reshape(groups, N, span, cols * Cg)
+    return out
 
 
 def strip_rows(Ho: int, Wo: int) -> int:
@@ -307,30 +367,31 @@ def _weight_grad_rows(
     T = strip_rows(geo.Ho, geo.Wo)
     nb = -(-geo.Ho // T)
     span = (T - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1  # x rows one strip reads
-    rows = (nb - 1) * T * geo.sh + span
     cols = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
-    img = _grouped_rows(x4, G, rows, cols, geo.pt, geo.pl, dtype)
-    if nb > 1 and span == T * geo.sh:  # strips that neither overlap nor skip rows
-        img = img.reshape(G, N, nb, span, cols * Cg)
-    elif nb > 1:
-        rs = img.strides[2]
-        img = np.lib.stride_tricks.as_strided(
+    # the strips and dy, laid out for the kernel, live in scratch memory
+    # (fresh pages for them on every call cost about as much as the copies)
+    with (
+        _scratch.scratch((G * N * nb, span, cols * Cg), dtype) as strips,
+        _scratch.scratch((geo.O, N, nb * T, geo.Wo), dtype) as dy,
+    ):
+        img = _strips(x4, G, nb, T * geo.sh, span, cols, geo.pt, geo.pl, dtype, nt, strips)
+        img = img.reshape(1, G * N * nb, span, cols * Cg)
+        if nb * T != geo.Ho:
+            dy[:, :, geo.Ho :] = 0
+            _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy[:, :, : geo.Ho])
+            wt = dy
+        else:
+            wt = _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy)
+        out = _forward(
             img,
-            (G, N, nb, span, cols * Cg),
-            (img.strides[0], img.strides[1], T * geo.sh * rs, rs, img.strides[3]),
-            writeable=False,
-        )
-    img = img.reshape(1, G * N * nb, span, cols * Cg)
-    if nb * T != geo.Ho:
-        g = np.zeros((N, geo.O, nb * T, geo.Wo), dtype=dtype)
-        g[:, :, : geo.Ho] = gy4
-    else:
-        g = gy4
-    wt = np.ascontiguousarray(g.transpose(1, 0, 2, 3), dtype=dtype)
-    wt = wt.reshape(geo.O, N * nb, T, geo.Wo)
-    out = _forward(
-        img, wt, (geo.dh, 1), (0, 0, 0, 0), (geo.sh, geo.sw * Cg), G, "NCHW", nt
-    )  # (1, O, kH, ((kW - 1) * dw + 1) * Cg)
+            wt.reshape(geo.O, N * nb, T, geo.Wo),
+            (geo.dh, 1),
+            (0, 0, 0, 0),
+            (geo.sh, geo.sw * Cg),
+            G,
+            "NCHW",
+            nt,
+        )  # (1, O, kH, ((kW - 1) * dw + 1) * Cg)
     out = out.reshape(geo.O, geo.kH, cols - (geo.Wo - 1) * geo.sw, Cg)[:, :, :: geo.dw]
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
@@ -352,7 +413,9 @@ def _weight_grad_planes(
     planes = np.ascontiguousarray(x4, dtype=dtype).reshape(1, N * C, nr, nc)
     kern = np.ascontiguousarray(g4, dtype=dtype).reshape(N * O, 1, geo.Ho, geo.Wo)
     pads = (geo.pt, rows - nr, geo.pl, cols - nc)
-    out = _forward(planes, kern, (geo.dh, geo.dw), pads, (geo.sh, geo.sw), N * C, "NCHW", nt)
+    out = _forward(
+        planes, kern, (geo.dh, geo.dw), pads, (geo.sh, geo.sw), N * C, "NCHW", nt, separable=False
+    )
     out = out.reshape(N, O, geo.kH, geo.kW)
     return np.add.reduce(out, axis=0, dtype=np.float64).astype(dtype).reshape(O, 1, geo.kH, geo.kW)
 

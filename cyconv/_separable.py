@@ -114,6 +114,8 @@ def rank1_factors(k: np.ndarray, dtype: np.dtype) -> Optional[Tuple[np.ndarray, 
     kH, kW = k.shape[-2:]
     kk = np.asarray(k, dtype=np.float64).reshape(-1, kH, kW)
     P = kk.shape[0]
+    if P > 1 and rank1_factors(kk[:1], dtype) is None:
+        return None  # the first plane decides most calls, at the cost of one
     if P == 0 or not np.isfinite(kk).all():
         return None
     mag = np.abs(kk).reshape(P, -1)

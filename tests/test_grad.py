@@ -164,6 +164,61 @@ def test_strip_rows():
     assert _backward.strip_rows(1, 300) == 1
 
 
+def _strips_by_numpy(x4, groups, strips, step, span, cols, top, left):
+    """What ``_backward._strips`` returns, one strip at a time."""
+    N, H, W, C = x4.shape
+    Cg = C // groups
+    rows = max((strips - 1) * step + span, top + H, 1)
+    pad = np.zeros((N, rows, max(cols, left + W), C), dtype=x4.dtype)
+    pad[:, top : top + H, left : left + W] = x4
+    out = np.empty((groups, N, strips, span, cols, Cg), dtype=x4.dtype)
+    for g in range(groups):
+        for b in range(strips):
+            out[g, :, b] = pad[:, b * step : b * step + span, :cols, g * Cg : (g + 1) * Cg]
+    return out.reshape(groups * N * strips, span, cols * Cg)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "groups,strips,step,span,cols,top,left",
+    [
+        (1, 1, 1, 9, 11, 0, 0),  # one strip of the whole image: a view
+        (1, 4, 2, 4, 13, 1, 1),  # overlapping strips, padding on every side
+        (2, 3, 4, 5, 12, 2, 0),  # groups; rows between strips skipped
+        (1, 5, 2, 2, 6, 0, 3),  # columns cut short, padding wider than a strip
+        (3, 2, 3, 7, 16, 3, 2),  # strips reaching past the bottom
+    ],
+)
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_weight_gradient_strips(groups, strips, step, span, cols, top, left, dtype, layout, rng):
+    x = rng.standard_normal((2, 9, 11, 6 * groups)).astype(dtype)
+    # NCHW reaches the kernel as a transposed view, NHWC as it is
+    if layout == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
+    args = (groups, strips, step, span, cols, top, left, np.dtype(dtype))
+    want = _strips_by_numpy(x, *args[:-1])
+    for nt in (1, 2, 3):
+        got = _backward._strips(x, *args, nt)
+        np.testing.assert_array_equal(got, want)
+    out = np.full(want.shape, np.nan, dtype=dtype)  # every value written, padding too
+    got = _backward._strips(x, *args, 2, out)
+    assert got is out or np.shares_memory(got, x)  # into out, or a view of the input
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.int32])
+def test_weight_gradient_transposes(dtype, rng):
+    a = rng.integers(-9, 9, size=(3, 5, 7, 40)).astype(dtype)
+    for view in (a.transpose(3, 0, 1, 2), a.transpose(1, 0, 2, 3), a[:, ::2], a):
+        for nt in (1, 2):
+            got = _backward._contiguous(view, np.dtype(dtype), nt)
+            assert got.flags.c_contiguous and got.dtype == dtype
+            np.testing.assert_array_equal(got, view)
+        out = np.empty(view.shape, dtype=dtype)
+        assert _backward._contiguous(view, np.dtype(dtype), 2, out) is (view if view is a else out)
+        np.testing.assert_array_equal(out if view is not a else view, view)
+
+
 def test_bias_gradient_layouts():
     gy = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     want = gy.sum(axis=(0, 2, 3))

@@ -350,3 +350,29 @@ def test_every_simd_variant(rng, variant, dtype):
     kw = dict(padding="same", groups=2, padding_mode="reflect", stride=(2, 1))
     assert conv2d_plan(x, w, **kw).family == "separable"
     testing.assert_conv(cyconv.conv2d(x, w, **kw), x, w, **kw)
+
+
+def test_rank1_factors_of_many_planes(rng):
+    """Every plane must be rank-1, the first as any other (it is tested first, alone)."""
+    good = np.stack([np.outer(rng.random(9) + 0.5, rng.random(9) + 0.5) for _ in range(5)])
+    u, v = rank1_factors(good, np.float64)
+    np.testing.assert_allclose(u[:, :, None] * v[:, None, :], good, rtol=1e-14)
+    for bad in (0, 3):
+        k = good.copy()
+        k[bad, 2, 7] += 1.0
+        assert rank1_factors(k, np.float64) is None, bad
+
+
+def test_weight_gradient_skips_the_rank1_test(rng, monkeypatch):
+    """dy is the weight gradient's kernel: never worth testing for rank 1."""
+    import cyconv._separable as sep
+    from cyconv import grad
+
+    calls = []
+    monkeypatch.setattr(sep, "rank1_factors", lambda *a: calls.append(1))
+    x = rng.random((4, 1, 16, 16)).astype(np.float32)
+    dy = rng.random((4, 8, 16, 16)).astype(np.float32)  # 16x16 "kernels": two passes would pay
+    grad.conv2d_weight(x, (8, 1, 3, 3), dy, padding=1)
+    assert calls == []
+    cyconv.correlate2d(rng.random((40, 40)), gaussian(9), "same")  # the filters still test
+    assert calls == [1]
