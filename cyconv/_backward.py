@@ -46,7 +46,7 @@ from typing import List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from . import _dispatch, _execute, _scratch
-from ._plan import conv_macs, plan_conv
+from ._plan import MixingPlan, conv_macs, plan_conv, uses_packed_weights
 from ._validate import ConvGeometry, conv2d_call
 
 #: Most kernel taps (rows x columns of ``dy``) per input channel of the weight
@@ -57,6 +57,9 @@ MAX_STRIP_TAPS = 256
 #: Most pixels per block of the 1x1 weight gradient's taps (measured on 1x1 layers at
 #: 56x56: blocks of 112 pixels run 10-15 % faster than the flattened rows, 224 slower).
 MAX_PIXEL_BLOCK = 128
+
+#: The dtypes the layout kernels are compiled for.
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: Multiply-adds per thread below which a backward call uses fewer threads
 #: (a parallel region costs tens of microseconds; this is a few hundred).
@@ -358,6 +361,61 @@ def strip_rows(Ho: int, Wo: int) -> int:
     return min(Ho, 2) if 2 * Wo <= MAX_STRIP_TAPS else 1
 
 
+def _correlate_with_dy(
+    img: np.ndarray,
+    gy4: np.ndarray,
+    groups: int,
+    T: int,
+    stride: Tuple[int, int],
+    dilation: Tuple[int, int],
+    dtype: np.dtype,
+    nt: int,
+) -> np.ndarray:
+    """The weight gradient's correlation of the strips ``img`` with ``dy`` as its weights.
+
+    The weights of output channel ``o`` and input channel ``n * nb + b``
+    (strip ``b`` of image ``n``) are rows ``b * T`` to ``b * T + T - 1`` of
+    ``dy[n, o]`` (``gy4`` is ``dy`` seen as ``(N, O, Ho, Wo)``). For the
+    channel-mixing kernel they are packed straight from ``dy``'s own layout
+    (``pack_dy_*``, on every thread); another plan gets ``dy`` transposed.
+    ``stride`` and ``dilation`` are those of that correlation.
+    """
+    N, O, Ho, Wo = gy4.shape
+    nb = -(-Ho // T)
+    shape = (O, N * nb, T, Wo)
+    zeros = np.broadcast_to(np.zeros((), dtype), shape)  # the weights' shape, for the plan
+    call = conv2d_call(img, zeros, None, stride, 0, dilation, groups, "zeros", "NCHW")
+    plan = plan_conv(call, nt, uses_packed_weights(call.geo), separable=False)
+    if isinstance(plan, MixingPlan) and plan.packing == "layer" and dtype in _FLOATS:
+        k = _dispatch.kernels()
+        pack = k.pack_dy_f32 if dtype == np.float32 else k.pack_dy_f64
+        size = _execute.packed_size(shape, groups, plan.block)
+        result = np.empty(call.geo.out_shape, dtype=dtype)
+        with _scratch.scratch(size, dtype) as wpack:
+            pack(np.asarray(gy4, dtype=dtype), wpack, groups, plan.block, T, nb, nt)
+            bpack = _execute._pack_bias(None, O, groups, plan.blocks * plan.block, dtype)
+            _execute.run_mixing(img, zeros, None, result, call.geo, call.mode, plan, (wpack, bpack))
+        return result
+    with _scratch.scratch((O, N, nb * T, Wo), dtype) as dy:
+        if nb * T != Ho:
+            dy[:, :, Ho:] = 0
+            _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy[:, :, :Ho])
+            wt = dy
+        else:
+            wt = _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy)
+        return _forward(
+            img,
+            wt.reshape(shape),
+            stride,
+            (0, 0, 0, 0),
+            dilation,
+            groups,
+            "NCHW",
+            nt,
+            separable=False,
+        )
+
+
 def _weight_grad_rows(
     x4: np.ndarray, gy4: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
 ) -> np.ndarray:
@@ -368,30 +426,14 @@ def _weight_grad_rows(
     nb = -(-geo.Ho // T)
     span = (T - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1  # x rows one strip reads
     cols = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
-    # the strips and dy, laid out for the kernel, live in scratch memory
-    # (fresh pages for them on every call cost about as much as the copies)
-    with (
-        _scratch.scratch((G * N * nb, span, cols * Cg), dtype) as strips,
-        _scratch.scratch((geo.O, N, nb * T, geo.Wo), dtype) as dy,
-    ):
+    # the strips live in scratch memory (fresh pages for them on every call
+    # cost about as much as writing them)
+    with _scratch.scratch((G * N * nb, span, cols * Cg), dtype) as strips:
         img = _strips(x4, G, nb, T * geo.sh, span, cols, geo.pt, geo.pl, dtype, nt, strips)
         img = img.reshape(1, G * N * nb, span, cols * Cg)
-        if nb * T != geo.Ho:
-            dy[:, :, geo.Ho :] = 0
-            _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy[:, :, : geo.Ho])
-            wt = dy
-        else:
-            wt = _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy)
-        out = _forward(
-            img,
-            wt.reshape(geo.O, N * nb, T, geo.Wo),
-            (geo.dh, 1),
-            (0, 0, 0, 0),
-            (geo.sh, geo.sw * Cg),
-            G,
-            "NCHW",
-            nt,
-        )  # (1, O, kH, ((kW - 1) * dw + 1) * Cg)
+        dilation = (geo.sh, geo.sw * Cg)
+        out = _correlate_with_dy(img, gy4, G, T, (geo.dh, 1), dilation, dtype, nt)
+        # (1, O, kH, ((kW - 1) * dw + 1) * Cg)
     out = out.reshape(geo.O, geo.kH, cols - (geo.Wo - 1) * geo.sw, Cg)[:, :, :: geo.dw]
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
@@ -447,22 +489,14 @@ def _weight_grad_pointwise(
     ``P`` contiguous values are moved (no transposition of single values).
     """
     G, N = geo.groups, geo.N
-    Cg, Og = geo.C // G, geo.O // G
+    Cg = geo.C // G
     nbk = geo.H * geo.W // P
     x5 = np.asarray(x).reshape(N, G, Cg, nbk, P)
-    img = np.ascontiguousarray(x5.transpose(1, 0, 3, 2, 4), dtype=dtype)  # (G, N, nbk, Cg, P)
-    g5 = np.asarray(gy).reshape(N, G, Og, nbk, P)
-    wt = np.ascontiguousarray(g5.transpose(1, 2, 0, 3, 4), dtype=dtype)  # (G, Og, N, nbk, P)
-    out = _forward(
-        img.reshape(1, G * N * nbk, 1, Cg * P),
-        wt.reshape(geo.O, N * nbk, 1, P),
-        (1, P),
-        (0, 0, 0, 0),
-        (1, 1),
-        G,
-        "NCHW",
-        nt,
-    )  # (1, O, 1, Cg)
+    with _scratch.scratch((G, N, nbk, Cg, P), dtype) as img:
+        np.copyto(img, x5.transpose(1, 0, 3, 2, 4))
+        img4 = img.reshape(1, G * N * nbk, 1, Cg * P)
+        gy4 = np.asarray(gy).reshape(N, geo.O, nbk, P)  # dy's rows: blocks of P pixels
+        out = _correlate_with_dy(img4, gy4, G, 1, (1, P), (1, 1), dtype, nt)  # (1, O, 1, Cg)
     return out.reshape(geo.O, Cg, 1, 1)
 
 

@@ -219,6 +219,40 @@ def test_weight_gradient_transposes(dtype, rng):
         np.testing.assert_array_equal(out if view is not a else view, view)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "N,O,Ho,Wo,groups,block,rows",
+    [
+        (2, 40, 6, 7, 1, 32, 6),  # one strip per image; a partial block of output channels
+        (3, 24, 9, 5, 2, 16, 2),  # groups; the last strip reaches past dy's rows (zeros)
+        (1, 64, 4, 4, 4, 16, 1),  # one row per strip
+    ],
+)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_weight_gradient_packs_dy_like_weights(N, O, Ho, Wo, groups, block, rows, dtype, layout):
+    from cyconv import _dispatch, _execute
+
+    rng = np.random.default_rng(N * O + Ho)
+    dy = rng.standard_normal((N, O, Ho, Wo)).astype(dtype)
+    seen = dy if layout == "NCHW" else np.ascontiguousarray(dy.transpose(0, 2, 3, 1))
+    gy4 = seen if layout == "NCHW" else seen.transpose(0, 3, 1, 2)  # NHWC: a strided view
+    nb = -(-Ho // rows)
+    padded = np.zeros((N, O, nb * rows, Wo), dtype=dtype)
+    padded[:, :, :Ho] = dy
+    wt = np.ascontiguousarray(padded.transpose(1, 0, 2, 3)).reshape(O, N * nb, rows, Wo)
+    k = _dispatch.kernels()
+    f32 = np.dtype(dtype) == np.float32
+    narrow = block != (k.OB_F32 if f32 else k.OB_F64)
+    if narrow and block != (k.OB_F32_N if f32 else k.OB_F64_N):
+        pytest.skip("no kernel packs blocks of this size on this variant")
+    want, _ = _execute.pack_weights(wt, None, groups, block, 1)
+    got = np.full(want.shape, np.nan, dtype=dtype)
+    pack = k.pack_dy_f32 if f32 else k.pack_dy_f64
+    for nt in (1, 2):
+        pack(gy4, got, groups, block, rows, nb, nt)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_bias_gradient_layouts():
     gy = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     want = gy.sum(axis=(0, 2, 3))
