@@ -58,9 +58,6 @@ MAX_STRIP_TAPS = 256
 #: 56x56: blocks of 112 pixels run 10-15 % faster than the flattened rows, 224 slower).
 MAX_PIXEL_BLOCK = 128
 
-#: The dtypes the layout kernels are compiled for.
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 #: Multiply-adds per thread below which a backward call uses fewer threads
 #: (a parallel region costs tens of microseconds; this is a few hundred).
 MACS_PER_THREAD = 1 << 22
@@ -265,34 +262,6 @@ def _nchw(a: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     return a.transpose(0, 3, 1, 2) if geo.nhwc else a
 
 
-def _contiguous(
-    a: np.ndarray, dtype: np.dtype, nt: int, out: Optional[np.ndarray] = None
-) -> np.ndarray:
-    """``a`` as a C-contiguous array of ``dtype`` (in ``out``, of ``a``'s shape, if given).
-
-    A float array whose axes after the first flatten into one evenly strided
-    axis (a channels-last array seen with its channels first, say) is
-    transposed by a kernel on every thread; other arrays are copied by NumPy.
-    """
-    if a.flags.c_contiguous and a.dtype == dtype:
-        return a
-    if out is None:
-        out = np.empty(a.shape, dtype=dtype)
-    st = a.strides
-    flat = all(st[i] == st[i + 1] * a.shape[i + 1] for i in range(1, a.ndim - 1))
-    kernel = a.ndim >= 2 and a.dtype == dtype and dtype in (np.float32, np.float64)
-    if not (kernel and flat and out.flags.c_contiguous):
-        out[...] = a
-        return out
-    rows, cols = a.shape[0], math.prod(a.shape[1:])
-    if out.size:
-        src = np.lib.stride_tricks.as_strided(a, (rows, cols), (st[0], st[-1]), writeable=False)
-        k = _dispatch.kernels()
-        copy = k.copy_2d_f32 if dtype == np.float32 else k.copy_2d_f64
-        copy(src, out.reshape(rows, cols), nt)
-    return out
-
-
 def _strips(
     x4: np.ndarray,
     groups: int,
@@ -324,24 +293,10 @@ def _strips(
         return x4.reshape(N * strips, span, W * C)
     if out is None:
         out = np.empty((groups * N * strips, span, cols * Cg), dtype=dtype)
-    if dtype in (np.float32, np.float64):
-        if x4.dtype != dtype:
-            x4 = x4.astype(dtype)
-        k = _dispatch.kernels()
-        gather = k.gather_strips_f32 if dtype == np.float32 else k.gather_strips_f64
-        gather(x4, out.reshape(-1), groups, strips, step, span, cols, top, left, nt)
-        return out
-    # other dtypes (not reached by the float kernels): the same, by NumPy
-    rows = (strips - 1) * step + span
-    img = np.zeros((groups, N, rows, cols, Cg), dtype=dtype)
-    nr, nc = max(0, min(H, rows - top)), max(0, min(W, cols - left))
-    if nr and nc:
-        part = x4[:, :nr, :nc, :].reshape(N, nr, nc, groups, Cg)
-        img[:, :, top : top + nr, left : left + nc] = part.transpose(3, 0, 1, 2, 4)
-    for b in range(strips):
-        out.reshape(groups, N, strips, span, cols * Cg)[:, :, b] = img[
-            :, :, b * step : b * step + span
-        ].reshape(groups, N, span, cols * Cg)
+    k = _dispatch.kernels()
+    gather = k.gather_strips_f32 if dtype == np.float32 else k.gather_strips_f64
+    x4 = x4.astype(dtype, copy=False)
+    gather(x4, out.reshape(-1), groups, strips, step, span, cols, top, left, nt)
     return out
 
 
@@ -386,7 +341,7 @@ def _correlate_with_dy(
     zeros = np.broadcast_to(np.zeros((), dtype), shape)  # the weights' shape, for the plan
     call = conv2d_call(img, zeros, None, stride, 0, dilation, groups, "zeros", "NCHW")
     plan = plan_conv(call, nt, uses_packed_weights(call.geo), separable=False)
-    if isinstance(plan, MixingPlan) and plan.packing == "layer" and dtype in _FLOATS:
+    if isinstance(plan, MixingPlan) and plan.packing == "layer":
         k = _dispatch.kernels()
         pack = k.pack_dy_f32 if dtype == np.float32 else k.pack_dy_f64
         size = _execute.packed_size(shape, groups, plan.block)
@@ -396,24 +351,11 @@ def _correlate_with_dy(
             bpack = _execute._pack_bias(None, O, groups, plan.blocks * plan.block, dtype)
             _execute.run_mixing(img, zeros, None, result, call.geo, call.mode, plan, (wpack, bpack))
         return result
-    with _scratch.scratch((O, N, nb * T, Wo), dtype) as dy:
-        if nb * T != Ho:
-            dy[:, :, Ho:] = 0
-            _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy[:, :, :Ho])
-            wt = dy
-        else:
-            wt = _contiguous(gy4.transpose(1, 0, 2, 3), dtype, nt, dy)
-        return _forward(
-            img,
-            wt.reshape(shape),
-            stride,
-            (0, 0, 0, 0),
-            dilation,
-            groups,
-            "NCHW",
-            nt,
-            separable=False,
-        )
+    wt = np.zeros((O, N, nb * T, Wo), dtype=dtype)  # rows past dy's last are zero
+    wt[:, :, :Ho] = gy4.transpose(1, 0, 2, 3)
+    return _forward(
+        img, wt.reshape(shape), stride, (0, 0, 0, 0), dilation, groups, "NCHW", nt, separable=False
+    )
 
 
 def _weight_grad_rows(

@@ -280,19 +280,6 @@ def plane_geom(g: PlaneGeometry, rows: int, xa: int, xb: int, taps: int) -> Dict
     )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=256)
-def _grouped_args(
-    k: ModuleType, f32: bool, plan: GroupedPlan, mode: str
-) -> Tuple[Callable[..., None], np.ndarray, np.ndarray, Dict[str, Any]]:
-    """``(kernel, rowmap, colmap, geom)``: the arguments of ``conv_grouped_*`` of
-    module ``k`` for a call by ``plan``, but for the operands and the shapes."""
-    g = plan.plane
-    geom = plane_geom(g, plan.rows, plan.Wp, plan.Wp, 1)
-    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
-    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
-    return (k.conv_grouped_f32 if f32 else k.conv_grouped_f64), rowmap, colmap, geom
-
-
 def run_grouped(
     x: np.ndarray,
     w: np.ndarray,
@@ -304,7 +291,19 @@ def run_grouped(
 ) -> None:
     """Grouped convolution by ``plan`` (see ``conv_grouped_*``)."""
     f32 = x.dtype == np.float32
-    kernel, rowmap, colmap, geom = _grouped_args(_dispatch.kernels(), f32, plan, mode)
+    kernel, rowmap, colmap, geom = _plane_args(
+        _dispatch.kernels(),
+        "conv_grouped",
+        f32,
+        plan.plane,
+        plan.rows,
+        plan.Wp,
+        plan.Wp,
+        1,
+        plan.Hp,
+        plan.Wp,
+        mode,
+    )
     bias = _zeros(0, x.dtype) if b is None else b
     G = geo.groups
     kernel(
@@ -330,16 +329,25 @@ def run_grouped(
 
 @functools.lru_cache(maxsize=256)
 def _plane_args(
-    k: ModuleType, f32: bool, plan: PlanesPlan, mode: str, taps: int
+    k: ModuleType,
+    name: str,
+    f32: bool,
+    g: PlaneGeometry,
+    rows: int,
+    xa: int,
+    xb: int,
+    taps: int,
+    Hp: int,
+    Wp: int,
+    mode: str,
 ) -> Tuple[Callable[..., None], np.ndarray, np.ndarray, Dict[str, Any]]:
-    """``(kernel, rowmap, colmap, geom)``: the arguments of the ``conv_planes_*``
-    kernel of module ``k`` for a call by ``plan``, but for the operands and the
-    fill value (``geom["fill"]`` is 0)."""
-    g: PlaneGeometry = plan.plane
-    geom = plane_geom(g, plan.rows, plan.strip_left, plan.strip_right, taps)
-    rowmap = index_map(g.H, g.pt, g.pb, mode, plan.Hp)
-    colmap = index_map(g.W, g.pl, g.pr, mode, plan.Wp)
-    return (k.conv_planes_f32 if f32 else k.conv_planes_f64), rowmap, colmap, geom
+    """``(kernel, rowmap, colmap, geom)``: the arguments of kernel ``name``
+    (``conv_planes`` or ``conv_grouped``) of module ``k`` for plane ``g``, but
+    for the operands and the fill value (``geom["fill"]`` is 0)."""
+    geom = plane_geom(g, rows, xa, xb, taps)
+    rowmap = index_map(g.H, g.pt, g.pb, mode, Hp)
+    colmap = index_map(g.W, g.pl, g.pr, mode, Wp)
+    return getattr(k, name + ("_f32" if f32 else "_f64")), rowmap, colmap, geom
 
 
 def run_planes(
@@ -362,7 +370,19 @@ def run_planes(
     offset skips its tap).
     """
     f32 = x.dtype == np.float32
-    kernel, rowmap, colmap, geom = _plane_args(_dispatch.kernels(), f32, plan, mode, taps)
+    kernel, rowmap, colmap, geom = _plane_args(
+        _dispatch.kernels(),
+        "conv_planes",
+        f32,
+        plan.plane,
+        plan.rows,
+        plan.strip_left,
+        plan.strip_right,
+        taps,
+        plan.Hp,
+        plan.Wp,
+        mode,
+    )
     fill = float(fill)
     if fill != 0.0 or math.copysign(1.0, fill) < 0.0:  # not the cached +0.0 (NaN: not 0)
         geom = {**geom, "fill": fill}

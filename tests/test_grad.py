@@ -206,19 +206,6 @@ def test_weight_gradient_strips(groups, strips, step, span, cols, top, left, dty
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("dtype", DTYPES + [np.int32])
-def test_weight_gradient_transposes(dtype, rng):
-    a = rng.integers(-9, 9, size=(3, 5, 7, 40)).astype(dtype)
-    for view in (a.transpose(3, 0, 1, 2), a.transpose(1, 0, 2, 3), a[:, ::2], a):
-        for nt in (1, 2):
-            got = _backward._contiguous(view, np.dtype(dtype), nt)
-            assert got.flags.c_contiguous and got.dtype == dtype
-            np.testing.assert_array_equal(got, view)
-        out = np.empty(view.shape, dtype=dtype)
-        assert _backward._contiguous(view, np.dtype(dtype), 2, out) is (view if view is a else out)
-        np.testing.assert_array_equal(out if view is not a else view, view)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "N,O,Ho,Wo,groups,block,rows",
