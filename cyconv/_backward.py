@@ -41,7 +41,7 @@ The weight gradient
 from __future__ import annotations
 
 import math
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -103,6 +103,47 @@ def _forward(
     if result is None:
         result = np.empty(call.geo.out_shape, dtype=call.dtype)
     return _execute.conv2d(call, plan_conv(call, nt, separable=separable), result)
+
+
+def _forward_packed(
+    x: np.ndarray,
+    w_shape: Tuple[int, int, int, int],
+    pack: Callable[[np.ndarray, int], None],
+    stride: Tuple[int, int],
+    pads: Tuple[int, int, int, int],
+    dilation: Tuple[int, int],
+    groups: int,
+    layout: str,
+    nt: int,
+    result: Optional[np.ndarray] = None,
+    b: Optional[np.ndarray] = None,
+) -> Optional[np.ndarray]:
+    """Like :func:`_forward`, with weights of shape ``w_shape`` that ``pack`` writes packed.
+
+    ``pack(wpack, block)`` writes the weights straight into the channel-mixing
+    kernel's blocks of ``block`` output channels (in scratch memory), with no
+    weight array in between. Returns None, computing nothing, when the call's
+    plan is not channel mixing on packed weights.
+    """
+    dtype = x.dtype
+    padding = ((pads[0], pads[1]), (pads[2], pads[3]))
+    zeros = np.broadcast_to(np.zeros((), dtype), w_shape)  # the weights' shape, for the plan
+    call = conv2d_call(x, zeros, b, stride, padding, dilation, groups, "zeros", layout)
+    plan = plan_conv(call, nt, uses_packed_weights(call.geo), separable=False)
+    if not (isinstance(plan, MixingPlan) and plan.packing == "layer"):
+        return None
+    if result is None:
+        result = np.empty(call.geo.out_shape, dtype=dtype)
+    xw = _execute.operand(x, dtype)
+    target = result if result.flags.c_contiguous else np.empty(result.shape, dtype=dtype)
+    size = _execute.packed_size(w_shape, groups, plan.block)
+    with _scratch.scratch(size, dtype) as wpack:
+        pack(wpack, plan.block)
+        bpack = _execute._pack_bias(b, w_shape[0], groups, plan.blocks * plan.block, dtype)
+        _execute.run_mixing(xw, zeros, None, target, call.geo, call.mode, plan, (wpack, bpack))
+    if target is not result:
+        result[...] = target
+    return result
 
 
 # --------------------------------------------------------------------------- input gradient
@@ -174,6 +215,25 @@ def sub_kernel(
     )
 
 
+def _flipped_packer(
+    w: np.ndarray, groups: int, rows: Tuple[int, ...], cols: Tuple[int, ...], nt: int
+) -> Callable[[np.ndarray, int], None]:
+    """Packs :func:`sub_kernel`'s result straight from ``w`` (``pack_flipped_*``)."""
+
+    kW = w.shape[3]
+    taps = np.full(w.shape[2] * kW, -1, dtype=np.intp)  # kernel tap -> sub-kernel tap
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            taps[r * kW + c] = i * len(cols) + j
+
+    def pack(wpack: np.ndarray, block: int) -> None:
+        k = _dispatch.kernels()
+        fn = k.pack_flipped_f32 if w.dtype == np.float32 else k.pack_flipped_f64
+        fn(w, wpack, groups, block, taps, len(rows) * len(cols), nt)
+
+    return pack
+
+
 def transposed(
     y: np.ndarray,
     w: np.ndarray,
@@ -219,7 +279,6 @@ def transposed(
             ysel = [slice(None)] * y.ndim
             ysel[ah] = slice(ph.lo, ph.hi)
             ysel[aw] = slice(pw.lo, pw.hi)
-            wsub = sub_kernel(w, geo.groups, ph.taps, pw.taps)
             pads = (ph.before, ph.after, pw.before, pw.after)
             if single:
                 out = result
@@ -228,18 +287,13 @@ def transposed(
                 shape[ah], shape[aw] = ph.length, pw.length
                 assert buffer is not None
                 out = buffer[: math.prod(shape)].reshape(shape)
-            part = _forward(
-                y[tuple(ysel)],
-                wsub,
-                (1, 1),
-                pads,
-                (ph.dilation, pw.dilation),
-                geo.groups,
-                layout,
-                nt,
-                out,
-                b,
+            args = ((1, 1), pads, (ph.dilation, pw.dilation), geo.groups, layout, nt, out, b)
+            sub_shape = (geo.C, geo.O // geo.groups, len(ph.taps), len(pw.taps))
+            part = _forward_packed(
+                y[tuple(ysel)], sub_shape, _flipped_packer(w, geo.groups, ph.taps, pw.taps, nt), *args
             )
+            if part is None:
+                part = _forward(y[tuple(ysel)], sub_kernel(w, geo.groups, ph.taps, pw.taps), *args)
             if not single:
                 target[...] = part
     return result
@@ -338,18 +392,14 @@ def _correlate_with_dy(
     N, O, Ho, Wo = gy4.shape
     nb = -(-Ho // T)
     shape = (O, N * nb, T, Wo)
-    zeros = np.broadcast_to(np.zeros((), dtype), shape)  # the weights' shape, for the plan
-    call = conv2d_call(img, zeros, None, stride, 0, dilation, groups, "zeros", "NCHW")
-    plan = plan_conv(call, nt, uses_packed_weights(call.geo), separable=False)
-    if isinstance(plan, MixingPlan) and plan.packing == "layer":
+
+    def pack(wpack: np.ndarray, block: int) -> None:
         k = _dispatch.kernels()
-        pack = k.pack_dy_f32 if dtype == np.float32 else k.pack_dy_f64
-        size = _execute.packed_size(shape, groups, plan.block)
-        result = np.empty(call.geo.out_shape, dtype=dtype)
-        with _scratch.scratch(size, dtype) as wpack:
-            pack(np.asarray(gy4, dtype=dtype), wpack, groups, plan.block, T, nb, nt)
-            bpack = _execute._pack_bias(None, O, groups, plan.blocks * plan.block, dtype)
-            _execute.run_mixing(img, zeros, None, result, call.geo, call.mode, plan, (wpack, bpack))
+        fn = k.pack_dy_f32 if dtype == np.float32 else k.pack_dy_f64
+        fn(np.asarray(gy4, dtype=dtype), wpack, groups, block, T, nb, nt)
+
+    result = _forward_packed(img, shape, pack, stride, (0, 0, 0, 0), dilation, groups, "NCHW", nt)
+    if result is not None:
         return result
     wt = np.zeros((O, N, nb * T, Wo), dtype=dtype)  # rows past dy's last are zero
     wt[:, :, :Ho] = gy4.transpose(1, 0, 2, 3)

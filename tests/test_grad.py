@@ -240,6 +240,46 @@ def test_weight_gradient_packs_dy_like_weights(N, O, Ho, Wo, groups, block, rows
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "O,Cg,k,groups,block,stride",
+    [
+        (8, 40, 3, 1, 32, 1),  # a partial block of output channels; the array's last block
+        (6, 64, 3, 2, 16, 2),  # groups; the four phases of stride 2
+        (5, 33, 5, 1, 16, 1),  # 25 taps: more than a vector's lanes
+        (3, 16, (1, 7), 1, 16, 3),  # non-square; three phases of the columns
+        (4, 2, 2, 2, 16, 1),  # fewer channels than a vector's lanes
+    ],
+)
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_input_gradient_packs_flipped_kernels_like_weights(
+    O, Cg, k, groups, block, stride, contiguous, dtype
+):
+    from cyconv import _dispatch, _execute
+
+    kH, kW = (k, k) if isinstance(k, int) else k
+    rng = np.random.default_rng(O * Cg + kH)
+    w = rng.standard_normal((O, Cg, kH, kW)).astype(dtype)
+    if not contiguous:  # a view with strides of its own
+        w = np.asarray(np.swapaxes(np.ascontiguousarray(np.swapaxes(w, 1, 3)), 1, 3))
+        assert not w.flags.c_contiguous
+    k_ = _dispatch.kernels()
+    f32 = np.dtype(dtype) == np.float32
+    narrow = block != (k_.OB_F32 if f32 else k_.OB_F64)
+    if narrow and block != (k_.OB_F32_N if f32 else k_.OB_F64_N):
+        pytest.skip("no kernel packs blocks of this size on this variant")
+    for ph in _backward.axis_phases(2 * kH, kH, stride, 1, kH - 1, 9):
+        for pw in _backward.axis_phases(2 * kW, kW, stride, 1, kW - 1, 9):
+            if ph.empty or pw.empty:
+                continue
+            sub = _backward.sub_kernel(w, groups, ph.taps, pw.taps)
+            want, _ = _execute.pack_weights(sub, None, groups, block, 1)
+            for nt in (1, 2):
+                got = np.full(want.shape, np.nan, dtype=dtype)  # every value written
+                _backward._flipped_packer(w, groups, ph.taps, pw.taps, nt)(got, block)
+                np.testing.assert_array_equal(got, want)
+
+
 def test_bias_gradient_layouts():
     gy = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     want = gy.sum(axis=(0, 2, 3))
