@@ -54,9 +54,13 @@ from ._validate import ConvGeometry, conv2d_call
 #: small buffer, more one element at a time.
 MAX_STRIP_TAPS = 256
 
-#: Most pixels per block of the 1x1 weight gradient's taps (measured on 1x1 layers at
-#: 56x56: blocks of 112 pixels run 10-15 % faster than the flattened rows, 224 slower).
-MAX_PIXEL_BLOCK = 128
+#: Bytes of the rows of ``dy`` and ``x`` per pixel block of the 1x1 weight
+#: gradient (``wgrad_pointwise_*``): they stay in the core's cache while every
+#: register tile of the block runs over them.
+POINTWISE_GRAD_BYTES = 256 << 10
+
+#: Input channels per work item of the 1x1 weight gradient.
+POINTWISE_GRAD_CHANNELS = 32
 
 #: Multiply-adds per thread below which a backward call uses fewer threads
 #: (a parallel region costs tens of microseconds; this is a few hundred).
@@ -454,42 +458,41 @@ def _weight_grad_planes(
     return np.add.reduce(out, axis=0, dtype=np.float64).astype(dtype).reshape(O, 1, geo.kH, geo.kW)
 
 
-def pixel_block(geo: ConvGeometry) -> int:
-    """Pixels per block of the 1x1 weight gradient's taps; 0 if that path does not apply.
+def pointwise_grad_block(geo: ConvGeometry, itemsize: int, lanes: int) -> int:
+    """Pixels per block of the 1x1 weight gradient's kernel; 0 if that path does not apply.
 
-    The path takes 1x1 layers with stride 1 and no padding in the NCHW
-    layout: the largest divisor of ``H * W`` up to :data:`MAX_PIXEL_BLOCK`,
-    if it is at least 16.
+    The path takes 1x1 layers with stride 1 and no padding in the NCHW layout
+    whose images hold at least one vector (``lanes``) of pixels. A block
+    holds as many whole vectors of an image's pixels as keep the rows of
+    ``dy`` and of one item's ``x`` within :data:`POINTWISE_GRAD_BYTES`. The
+    block depends on the shapes only (the sums run in blocks, so the result
+    depends on it).
     """
     plain = geo.kH == geo.kW == 1 and geo.sh == geo.sw == 1 and not geo.nhwc
-    if not plain or geo.pt or geo.pb or geo.pl or geo.pr:
+    if not plain or geo.pt or geo.pb or geo.pl or geo.pr or geo.H * geo.W < lanes:
         return 0
-    hw = geo.H * geo.W
-    P = next((d for d in range(min(hw, MAX_PIXEL_BLOCK), 0, -1) if hw % d == 0), 0)
-    return P if P >= 16 else 0
+    rows = geo.O // geo.groups + min(POINTWISE_GRAD_CHANNELS, geo.C // geo.groups)
+    whole = geo.H * geo.W // lanes
+    return lanes * max(1, min(whole, POINTWISE_GRAD_BYTES // (rows * itemsize * lanes)))
 
 
 def _weight_grad_pointwise(
-    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, P: int, dtype: np.dtype, nt: int
+    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, PB: int, dtype: np.dtype, nt: int
 ) -> np.ndarray:
-    """Weight gradient of a 1x1 NCHW layer without a layout change.
+    """Weight gradient of a 1x1 NCHW layer (``wgrad_pointwise_*``), operands in place.
 
-    ``dw[o, c] = sum over n, p of dy[n, o, p] * x[n, c, p]``: each image's
-    pixels, in blocks of ``P``, are input channels, and ``x[n, :, block]``
-    read as one row ``c*P + t`` is correlated with stride ``P`` and a 1 x P
-    kernel, so output pixel ``c`` is input channel ``c``. Only blocks of
-    ``P`` contiguous values are moved (no transposition of single values).
+    ``dw[o, c] = sum over n, p of dy[n, o, p] * x[n, c, p]``: dot products
+    along the pixels, contiguous in both operands (no layout change).
     """
-    G, N = geo.groups, geo.N
-    Cg = geo.C // G
-    nbk = geo.H * geo.W // P
-    x5 = np.asarray(x).reshape(N, G, Cg, nbk, P)
-    with _scratch.scratch((G, N, nbk, Cg, P), dtype) as img:
-        np.copyto(img, x5.transpose(1, 0, 3, 2, 4))
-        img4 = img.reshape(1, G * N * nbk, 1, Cg * P)
-        gy4 = np.asarray(gy).reshape(N, geo.O, nbk, P)  # dy's rows: blocks of P pixels
-        out = _correlate_with_dy(img4, gy4, G, 1, (1, P), (1, 1), dtype, nt)  # (1, O, 1, Cg)
-    return out.reshape(geo.O, Cg, 1, 1)
+    k = _dispatch.kernels()
+    fn = k.wgrad_pointwise_f32 if dtype == np.float32 else k.wgrad_pointwise_f64
+    Cg = geo.C // geo.groups
+    xa = _execute.operand(np.asarray(x), dtype).reshape(-1)
+    ga = _execute.operand(np.asarray(gy), dtype).reshape(-1)
+    dw = np.empty((geo.O, Cg, 1, 1), dtype=dtype)
+    fields = dict(N=geo.N, C=geo.C, HW=geo.H * geo.W, O=geo.O, groups=geo.groups, PB=PB)
+    fn(xa, ga, dw.reshape(-1), fields, min(POINTWISE_GRAD_CHANNELS, Cg), nt)
+    return dw
 
 
 def weight_grad(
@@ -501,9 +504,11 @@ def weight_grad(
         return np.zeros((geo.O, Cg, geo.kH, geo.kW), dtype=dtype)
     if Cg == 1:
         return _weight_grad_planes(x, gy, geo, dtype, nt)
-    P = pixel_block(geo)
-    if P:
-        return _weight_grad_pointwise(x, gy, geo, P, dtype, nt)
+    k = _dispatch.kernels()
+    lanes = k.OB_F32_N if dtype == np.float32 else k.OB_F64_N
+    PB = pointwise_grad_block(geo, np.dtype(dtype).itemsize, lanes)
+    if PB:
+        return _weight_grad_pointwise(x, gy, geo, PB, dtype, nt)
     return _weight_grad_rows(_nhwc(x, geo), _nchw(gy, geo), geo, dtype, nt)
 
 

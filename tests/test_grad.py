@@ -136,11 +136,11 @@ def test_threads_for_small_layers():
     assert _backward.threads_for(geo, 1) == 1
 
 
-def test_pixel_block():
-    def geo(shape, k=1, **kw):
+def test_pointwise_grad_block():
+    def geo(shape, k=1, O=4, **kw):
         return cyconv._validate.conv_geometry(
             shape,
-            (4, shape[1 if len(shape) == 4 else 0], k, k),
+            (O, shape[-1] if kw.get("layout") == "NHWC" else shape[1], k, k),
             kw.get("stride", 1),
             kw.get("padding", 0),
             1,
@@ -148,12 +148,56 @@ def test_pixel_block():
             kw.get("layout", "NCHW"),
         )
 
-    assert _backward.pixel_block(geo((2, 3, 56, 56))) == 112  # 3136 = 112 * 28
-    assert _backward.pixel_block(geo((2, 3, 9, 9))) == 81
-    assert _backward.pixel_block(geo((2, 3, 1, 131))) == 0  # a prime: no block of 16 or more
-    assert _backward.pixel_block(geo((2, 3, 8, 8), k=3)) == 0
-    assert _backward.pixel_block(geo((2, 3, 8, 8), stride=2)) == 0
-    assert _backward.pixel_block(geo((2, 3, 8, 8), padding=1)) == 0
+    block = _backward.pointwise_grad_block
+    assert block(geo((2, 3, 56, 56)), 4, 16) == 3136  # the whole image: 7 rows of 3136 fit
+    assert block(geo((2, 3, 9, 9)), 4, 16) == 80  # the whole vectors of 81 pixels
+    assert block(geo((2, 3, 3, 5)), 4, 16) == 0  # less than one vector of pixels
+    # 64 + 32 rows of 4 bytes in 256 KiB: 682 pixels, 42 vectors of 16
+    assert block(geo((2, 256, 56, 56), O=64), 4, 16) == 672
+    assert block(geo((2, 3, 8, 8), k=3), 4, 16) == 0
+    assert block(geo((2, 3, 8, 8), stride=2), 4, 16) == 0
+    assert block(geo((2, 3, 8, 8), padding=1), 4, 16) == 0
+    assert block(geo((2, 8, 8, 3), layout="NHWC"), 4, 16) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "N,C,O,H,W,groups,budget",
+    [
+        (2, 40, 9, 7, 9, 1, 256 << 10),  # 63 pixels: a tail past the last vector; odd channels
+        (3, 12, 6, 16, 16, 3, 1 << 10),  # groups; many pixel blocks per image
+        (1, 70, 5, 4, 4, 1, 256 << 10),  # input channels in more than one item; 16 pixels
+    ],
+)
+def test_pointwise_weight_gradient(N, C, O, H, W, groups, budget, dtype, monkeypatch):
+    monkeypatch.setattr(_backward, "POINTWISE_GRAD_BYTES", budget)
+    rng = np.random.default_rng(C * O + H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    gy = rng.standard_normal((N, O, H, W)).astype(dtype)
+    geo = cyconv._validate.conv_geometry(x.shape, (O, C // groups, 1, 1), 1, 0, 1, groups, "NCHW")
+    k = _dispatch_kernels()
+    lanes = k.OB_F32_N if np.dtype(dtype) == np.float32 else k.OB_F64_N
+    if H * W < lanes:
+        pytest.skip("fewer pixels than a vector's lanes on this variant")
+    assert _backward.pointwise_grad_block(geo, np.dtype(dtype).itemsize, lanes) > 0
+    xg = x.astype(np.float64).reshape(N, groups, C // groups, H * W)
+    gg = gy.astype(np.float64).reshape(N, groups, O // groups, H * W)
+    want = np.einsum("ngop,ngcp->goc", gg, xg).reshape(O, C // groups, 1, 1)
+    scale = np.einsum("ngop,ngcp->goc", abs(gg), abs(xg)).reshape(want.shape)
+    first = None
+    for nt in (1, 2, 3):
+        got = grad.conv2d_weight(x, (O, C // groups, 1, 1), gy, groups=groups, n_threads=nt)
+        assert got.dtype == dtype
+        testing.assert_close(got, want, scale, dtype)
+        if first is None:
+            first = got
+        np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+
+
+def _dispatch_kernels():
+    from cyconv import _dispatch
+
+    return _dispatch.kernels()
 
 
 def test_strip_rows():
