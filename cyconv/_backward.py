@@ -293,9 +293,8 @@ def transposed(
                 out = buffer[: math.prod(shape)].reshape(shape)
             args = ((1, 1), pads, (ph.dilation, pw.dilation), geo.groups, layout, nt, out, b)
             sub_shape = (geo.C, geo.O // geo.groups, len(ph.taps), len(pw.taps))
-            part = _forward_packed(
-                y[tuple(ysel)], sub_shape, _flipped_packer(w, geo.groups, ph.taps, pw.taps, nt), *args
-            )
+            packer = _flipped_packer(w, geo.groups, ph.taps, pw.taps, nt)
+            part = _forward_packed(y[tuple(ysel)], sub_shape, packer, *args)
             if part is None:
                 part = _forward(y[tuple(ysel)], sub_kernel(w, geo.groups, ph.taps, pw.taps), *args)
             if not single:
