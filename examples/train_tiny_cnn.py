@@ -93,31 +93,41 @@ def init_params(rng: np.random.Generator) -> Params:
     }
 
 
-def _pool(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """2x2 max-pooling; also returns the mask of each window's maximum.
+#: The four positions of a 2x2 pooling window: (row, column) offsets.
+WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
 
-    (Ties would share the gradient; after a ReLU they only happen between
-    zeros, whose gradient the ReLU stops anyway.)
+
+def _relu_pool(z: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:
+    """ReLU then 2x2 max-pooling; also the masks of each window's (positive) maximum.
+
+    Mask ``m`` marks the positions ``WINDOW[m]`` of the windows whose maximum
+    they hold, where that maximum is positive: the gradient of the ReLU and
+    the pooling together goes there (ties share it; below zero the ReLU
+    stops it). Each step reads the four strided quarters of ``z``, whose rows
+    are long, rather than a 6-D view with axes of 2.
     """
-    N, C, H, W = a.shape
-    win = a.reshape(N, C, H // 2, 2, W // 2, 2)
-    top = np.maximum(win[:, :, :, 0, :, 0], win[:, :, :, 0, :, 1])
-    out = np.maximum(top, np.maximum(win[:, :, :, 1, :, 0], win[:, :, :, 1, :, 1]))
-    return out, win == out[:, :, :, None, :, None]
+    quarters = [z[:, :, i::2, j::2] for i, j in WINDOW]
+    out = np.maximum(np.maximum(quarters[0], quarters[1]), np.maximum(quarters[2], quarters[3]))
+    np.maximum(out, 0, out=out)
+    masks = [(q == out) & (q > 0) for q in quarters]
+    return out, masks
 
 
-def _unpool(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`_pool`: each window's gradient goes to its maximum."""
+def _relu_pool_grad(g: np.ndarray, masks: List[np.ndarray]) -> np.ndarray:
+    """Gradient of :func:`_relu_pool`: each window's gradient to its positive maximum."""
     N, C, h, w = g.shape
-    return (mask * g[:, :, :, None, :, None]).reshape(N, C, 2 * h, 2 * w)
+    out = np.empty((N, C, 2 * h, 2 * w), dtype=g.dtype)
+    for (i, j), m in zip(WINDOW, masks):
+        np.multiply(g, m, out=out[:, :, i::2, j::2])
+    return out
 
 
 def forward(p: Params, x: np.ndarray, n_threads: Optional[int] = None):
     """Logits and the intermediate values the backward pass needs."""
     z1 = cyconv.conv2d(x, p["w1"], p["b1"], padding=1, n_threads=n_threads)
-    a1, arg1 = _pool(np.maximum(z1, 0))
+    a1, arg1 = _relu_pool(z1)
     z2 = cyconv.conv2d(a1, p["w2"], p["b2"], padding=1, n_threads=n_threads)
-    a2, arg2 = _pool(np.maximum(z2, 0))
+    a2, arg2 = _relu_pool(z2)
     flat = a2.reshape(len(x), -1)
     logits = flat @ p["w3"] + p["b3"]
     return logits, (x, z1, arg1, a1, z2, arg2, flat)
@@ -138,11 +148,11 @@ def loss_and_grads(
     dlogits /= n
     g: Params = {"w3": flat.T @ dlogits, "b3": dlogits.sum(axis=0)}
     da2 = (dlogits @ p["w3"].T).reshape(n, 16, 4, 4)
-    dz2 = _unpool(da2, arg2) * (z2 > 0)
+    dz2 = _relu_pool_grad(da2, arg2)
     g["w2"] = grad.conv2d_weight(a1, p["w2"].shape, dz2, padding=1, n_threads=n_threads)
     g["b2"] = grad.conv2d_bias(dz2)
     da1 = grad.conv2d_input(a1.shape, p["w2"], dz2, padding=1, n_threads=n_threads)
-    dz1 = _unpool(da1, arg1) * (z1 > 0)
+    dz1 = _relu_pool_grad(da1, arg1)
     g["w1"] = grad.conv2d_weight(x, p["w1"].shape, dz1, padding=1, n_threads=n_threads)
     g["b1"] = grad.conv2d_bias(dz1)
     return loss, g

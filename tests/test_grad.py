@@ -194,6 +194,57 @@ def test_pointwise_weight_gradient(N, C, O, H, W, groups, budget, dtype, monkeyp
         np.testing.assert_array_equal(got, first)  # bitwise for every thread count
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "xs,ws,kw",
+    [
+        ((3, 1, 18, 21), (8, 1, 3, 3), dict(padding=1)),  # a row of 1 vector + a tail
+        ((2, 3, 9, 40), (6, 3, 5, 4), dict(padding=(2, 1), stride=(2, 1), dilation=(1, 2))),
+        ((2, 6, 7, 35), (18, 3, 3, 1), dict(padding=(1, 0), groups=2)),  # 9 = 2 tiles + 1
+        ((2, 8, 6, 34), (8, 1, 2, 7), dict(padding=((1, 0), (3, 2)), groups=8)),  # depthwise
+        ((1, 20, 5, 33), (5, 20, 3, 3), dict(dilation=2)),  # channels in more than one item
+    ],
+)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_weight_gradient_by_rows(xs, ws, kw, layout, dtype, monkeypatch):
+    monkeypatch.setattr(_backward, "DIRECT_GRAD_MAX_CHANNELS", 20)
+    monkeypatch.setattr(_backward, "DIRECT_GRAD_BYTES", 2 << 10)  # several row blocks
+    rng = np.random.default_rng(xs[1] * ws[0])
+    x = rng.standard_normal(xs).astype(dtype)
+    geo = cyconv._validate.conv_geometry(
+        xs, ws, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+        kw.get("groups", 1), "NCHW",
+    )  # fmt: skip
+    gy = rng.standard_normal(geo.out_shape).astype(dtype)
+    lanes = (_dispatch_kernels().OB_F32_N if np.dtype(dtype) == np.float32 else
+             _dispatch_kernels().OB_F64_N)  # fmt: skip
+    assert _backward.uses_direct_grad(geo, lanes) == (geo.Wo >= lanes)
+    if layout == "NHWC":
+        xl, gl = x.transpose(0, 2, 3, 1), gy.transpose(0, 2, 3, 1)  # strided views
+    else:
+        xl, gl = x, gy
+    first = None
+    for nt in (1, 2, 3):
+        got = grad.conv2d_weight(xl, ws, gl, layout=layout, n_threads=nt, **kw)
+        check(got, "conv2d_weight", x, ws, gy, **kw)
+        if first is None:
+            first = got
+        np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+
+
+def test_weight_gradient_by_rows_reads_no_pixel_outside_its_sums():
+    # x's last columns, which the kernel's first column never reaches, hold
+    # infinities: a product of them with anything (even a zero of padding)
+    # would put NaN where the true gradient is finite
+    x = np.ones((1, 1, 4, 21), dtype=np.float32)
+    x[..., -2:] = np.inf
+    gy = np.ones((1, 2, 4, 19), dtype=np.float32)
+    got = grad.conv2d_weight(x, (2, 1, 1, 3), gy)
+    assert np.all(np.isfinite(got[..., 0]))
+    np.testing.assert_array_equal(got[..., 0], 4 * 19)
+    assert np.all(np.isinf(got[..., 1:]))
+
+
 def _dispatch_kernels():
     from cyconv import _dispatch
 
