@@ -171,6 +171,7 @@ def _mix_geometry(geo: ConvGeometry, plan: MixingPlan) -> Dict[str, int]:
         Wo=geo.Wo,
         nhwc=geo.nhwc,
         R=plan.rows,
+        WB=max(1, plan.cols or geo.Wo),
         obs_per_chunk=plan.blocks_per_item,
         CB=plan.channel_block,
         fused=plan.fused,

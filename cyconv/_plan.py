@@ -201,6 +201,7 @@ class MixingPlan:
     in_channels: int  # per group (Cg)
     nhwc: bool  # channels-last input and output
     narrow: bool = False  # the narrow tile (one vector of output channels)
+    cols: int = 0  # output columns per work item (0: whole rows)
 
     family = "mixing"
 
@@ -211,6 +212,7 @@ class MixingPlan:
             "fused": self.fused,
             "direct": self.direct,
             "cblocks": self.channel_blocks,
+            "columns": bool(self.cols),
             "nhwc": self.nhwc,
             "narrow": self.narrow,
         }
@@ -527,11 +529,14 @@ def plan_mixing(
     # When every block of weights is used by a single work item, pack each
     # block inside its item (cache-hot, in parallel) instead of in a pass of
     # its own.
-    fused = not prepacked and geo.N * _cdiv(geo.Ho, R) == 1
     # Without padding the tiles can read the input in place. Staging pays off
     # when an item runs many output-channel blocks over the same rows.
     direct = geo.pt == geo.pb == geo.pl == geo.pr == 0 and obs_per_chunk <= DIRECT_MAX_BLOCKS
     rows_in = (R - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    cols = 0
+    if not direct and R == 1:  # rows cannot be fewer: perhaps columns
+        cols = _column_block(geo, Cg * rows_in * itemsize, Wp, tiles, narrow)
+    fused = not prepacked and geo.N * _cdiv(geo.Ho, R) == 1 and not cols
     _check_scratch(
         (0 if direct else Cg * rows_in * Wp)
         + (R * geo.Wo + 8) * OB
@@ -541,8 +546,28 @@ def plan_mixing(
     )
     packing = "item" if fused else ("layer" if prepacked else "call")
     return MixingPlan(
-        nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc, narrow
+        nt, OB, nob, R, obs_per_chunk, CB, packing, direct, Hp, Wp, Cg, geo.nhwc, narrow, cols
     )
+
+
+def _column_block(geo: ConvGeometry, column_bytes: int, Wp: int, tiles: Tiles, narrow: bool) -> int:
+    """Output columns per work item of the channel-mixing kernel; 0: whole rows.
+
+    Rows so long that one of them (``column_bytes`` per padded column)
+    overflows :data:`MIX_PANEL_BYTES` when staged - a 1-D signal is one row
+    of thousands of samples - are cut into blocks of columns, each staged on
+    its own: equal blocks of whole tiles, the fewest that fit.
+    """
+    if column_bytes * Wp <= MIX_PANEL_BYTES:
+        return 0
+    px = tiles.narrow_pixels if narrow else tiles.pixels
+    reach = (geo.kW - 1) * geo.dw + 1  # padded columns the first output column reads
+    fit = (MIX_PANEL_BYTES // column_bytes - reach) // geo.sw + 1
+    cols = max(px, fit // px * px)
+    if cols >= geo.Wo:
+        return 0
+    blocks = _cdiv(geo.Wo, cols)
+    return _cdiv(_cdiv(geo.Wo, blocks), px) * px
 
 
 def plan_grouped(geo: ConvGeometry, itemsize: int, tiles: Tiles, nt: int) -> GroupedPlan:

@@ -118,6 +118,64 @@ def test_small_image_many_weights_reads_every_weight_once():
                 assert plan.packing == ("layer" if prepacked else "item")
 
 
+def test_long_rows_are_staged_in_blocks_of_columns():
+    # a 1-D signal of 16000 samples, 64 channels: one staged row is 4 MB
+    x, w = _zeros(1, 64, 1, 16000), _zeros(64, 64, 1, 3)
+    plan = _plan.conv2d_plan(x, w, padding=(0, 1))
+    px = _plan.Tiles.active(F32).pixels
+    assert 0 < plan.cols < 16000 and plan.cols % px == 0 and not plan.fused
+    rows_in = 1
+    assert 64 * rows_in * ((plan.cols - 1) + 3) * 4 <= _plan.MIX_PANEL_BYTES
+    assert "columns" in plan.path
+    # unpadded input is read in place, and short rows are staged whole
+    assert _plan.conv2d_plan(x, w).cols == 0
+    assert _plan.conv2d_plan(_zeros(1, 64, 30, 30), w, padding=(0, 1)).cols == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape, wshape, kwargs",
+    [
+        ((2, 6, 1, 301), (7, 6, 1, 3), dict(padding=(0, 1))),  # 1-D; a partial last block
+        ((1, 5, 4, 200), (40, 5, 3, 4), dict(padding=(1, 2), stride=(1, 2))),
+        ((2, 4, 3, 150), (9, 4, 2, 3), dict(padding=((1, 0), (4, 1)), dilation=(1, 3))),
+        ((1, 8, 1, 97), (40, 4, 1, 5), dict(padding=(0, 2), groups=2)),
+    ],
+)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_blocks_of_columns_compute_the_convolution(
+    shape, wshape, kwargs, layout, dtype, monkeypatch
+):
+    monkeypatch.setattr(_plan, "MIX_PANEL_BYTES", 1024)  # blocks of a few tiles
+    rng = np.random.default_rng(shape[-1])
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(wshape).astype(dtype)
+    b = rng.standard_normal(wshape[0]).astype(dtype)
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
+    plan = _plan.conv2d_plan(xl, w, b, layout=layout, **kwargs)
+    assert plan.family == "mixing" and plan.cols and not plan.direct, plan
+    outs = [cyconv.conv2d(xl, w, b, layout=layout, n_threads=nt, **kwargs) for nt in (1, 2, 3)]
+    got = outs[0].transpose(0, 3, 1, 2) if layout == "NHWC" else outs[0]
+    testing.assert_conv(np.ascontiguousarray(got), x, w, b, **kwargs)
+    for other in outs[1:]:
+        np.testing.assert_array_equal(other, outs[0])  # bitwise for every thread count
+
+
+@pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
+def test_blocks_of_columns_of_a_volume(layout, monkeypatch):
+    # 3-D reads its virtual channels through a table: the same blocks of columns
+    monkeypatch.setattr(_plan, "MIX_PANEL_BYTES", 1024)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 3, 4, 1, 90))
+    w = rng.standard_normal((20, 3, 3, 1, 3))
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "NDHWC" else x
+    got = cyconv.conv3d(xl, w, padding=(1, 0, 2), dilation=(1, 1, 2), layout=layout)
+    if layout == "NDHWC":
+        got = np.moveaxis(got, -1, 1)
+    want = cyconv.reference.conv3d(x, w, padding=(1, 0, 2), dilation=(1, 1, 2))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_same_shapes_same_plan_whatever_the_values():
     rng = np.random.default_rng(0)
     a = _plan.conv2d_plan(rng.standard_normal((2, 8, 30, 30)).astype(F32), _zeros(8, 8, 3, 3))
