@@ -286,7 +286,7 @@ def _strips_by_numpy(x4, groups, strips, step, span, cols, top, left):
 )
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 def test_weight_gradient_strips(groups, strips, step, span, cols, top, left, dtype, layout, rng):
-    x = rng.standard_normal((2, 9, 11, 6 * groups)).astype(dtype)
+    x = rng.standard_normal((2, 9, 11, 11 * groups)).astype(dtype)  # 11: 8 in step, 3 alone
     # NCHW reaches the kernel as a transposed view, NHWC as it is
     if layout == "NCHW":
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
