@@ -123,7 +123,7 @@ def _forward(
 def _forward_packed(
     x: np.ndarray,
     w_shape: Tuple[int, int, int, int],
-    pack: Callable[[np.ndarray, int], None],
+    pack: Callable[[np.ndarray, int, int], None],
     stride: Tuple[int, int],
     pads: Tuple[int, int, int, int],
     dilation: Tuple[int, int],
@@ -135,9 +135,11 @@ def _forward_packed(
 ) -> Optional[np.ndarray]:
     """Like :func:`_forward`, with weights of shape ``w_shape`` that ``pack`` writes packed.
 
-    ``pack(wpack, block)`` writes the weights straight into the channel-mixing
-    kernel's blocks of ``block`` output channels (in scratch memory), with no
-    weight array in between. Returns None, computing nothing, when the call's
+    ``pack(wpack, block, threads)`` writes the weights straight into the
+    channel-mixing kernel's blocks of ``block`` output channels (in scratch
+    memory), with no weight array in between; on one thread when they are
+    small (a team costs more than it saves, and waits for a descheduled
+    thread on a busy machine). Returns None, computing nothing, when the call's
     plan is not channel mixing on packed weights.
     """
     dtype = x.dtype
@@ -153,7 +155,8 @@ def _forward_packed(
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype=dtype)
     size = _execute.packed_size(w_shape, groups, plan.block)
     with _scratch.scratch(size, dtype) as wpack:
-        pack(wpack, plan.block)
+        small = size * np.dtype(dtype).itemsize <= _scratch.HEAP_BYTES
+        pack(wpack, plan.block, 1 if small else nt)
         bpack = _execute._pack_bias(b, w_shape[0], groups, plan.blocks * plan.block, dtype)
         _execute.run_mixing(xw, zeros, None, target, call.geo, call.mode, plan, (wpack, bpack))
     if target is not result:
@@ -231,8 +234,8 @@ def sub_kernel(
 
 
 def _flipped_packer(
-    w: np.ndarray, groups: int, rows: Tuple[int, ...], cols: Tuple[int, ...], nt: int
-) -> Callable[[np.ndarray, int], None]:
+    w: np.ndarray, groups: int, rows: Tuple[int, ...], cols: Tuple[int, ...]
+) -> Callable[[np.ndarray, int, int], None]:
     """Packs :func:`sub_kernel`'s result straight from ``w`` (``pack_flipped_*``)."""
 
     kW = w.shape[3]
@@ -241,10 +244,10 @@ def _flipped_packer(
         for j, c in enumerate(cols):
             taps[r * kW + c] = i * len(cols) + j
 
-    def pack(wpack: np.ndarray, block: int) -> None:
+    def pack(wpack: np.ndarray, block: int, threads: int) -> None:
         k = _dispatch.kernels()
         fn = k.pack_flipped_f32 if w.dtype == np.float32 else k.pack_flipped_f64
-        fn(w, wpack, groups, block, taps, len(rows) * len(cols), nt)
+        fn(w, wpack, groups, block, taps, len(rows) * len(cols), threads)
 
     return pack
 
@@ -304,7 +307,7 @@ def transposed(
                 out = buffer[: math.prod(shape)].reshape(shape)
             args = ((1, 1), pads, (ph.dilation, pw.dilation), geo.groups, layout, nt, out, b)
             sub_shape = (geo.C, geo.O // geo.groups, len(ph.taps), len(pw.taps))
-            packer = _flipped_packer(w, geo.groups, ph.taps, pw.taps, nt)
+            packer = _flipped_packer(w, geo.groups, ph.taps, pw.taps)
             part = _forward_packed(y[tuple(ysel)], sub_shape, packer, *args)
             if part is None:
                 part = _forward(y[tuple(ysel)], sub_kernel(w, geo.groups, ph.taps, pw.taps), *args)
@@ -407,10 +410,10 @@ def _correlate_with_dy(
     nb = -(-Ho // T)
     shape = (O, N * nb, T, Wo)
 
-    def pack(wpack: np.ndarray, block: int) -> None:
+    def pack(wpack: np.ndarray, block: int, threads: int) -> None:
         k = _dispatch.kernels()
         fn = k.pack_dy_f32 if dtype == np.float32 else k.pack_dy_f64
-        fn(np.asarray(gy4, dtype=dtype), wpack, groups, block, T, nb, nt)
+        fn(np.asarray(gy4, dtype=dtype), wpack, groups, block, T, nb, threads)
 
     result = _forward_packed(img, shape, pack, stride, (0, 0, 0, 0), dilation, groups, "NCHW", nt)
     if result is not None:

@@ -371,7 +371,7 @@ def test_input_gradient_packs_flipped_kernels_like_weights(
             want, _ = _execute.pack_weights(sub, None, groups, block, 1)
             for nt in (1, 2):
                 got = np.full(want.shape, np.nan, dtype=dtype)  # every value written
-                _backward._flipped_packer(w, groups, ph.taps, pw.taps, nt)(got, block)
+                _backward._flipped_packer(w, groups, ph.taps, pw.taps)(got, block, nt)
                 np.testing.assert_array_equal(got, want)
 
 
