@@ -945,3 +945,21 @@ else:
             layout=case["layout"],
         )
         _chk(x, w, b, **kw)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((1, 32, 6, 20, 35), (8, 32, 3, 3, 3), dict(padding=1)),
+        ((2, 20, 5, 9, 40), (6, 20, 3, 2, 3), dict(padding=(1, 0, 2), dilation=(2, 1, 1))),
+        # reflected columns: staged from the input outside the interior too
+        ((1, 48, 4, 6, 17), (32, 24, 2, 3, 3), dict(padding=1, groups=2, padding_mode="reflect")),
+    ],
+)
+def test_channels_first_volumes_staged_in_square_blocks(xs, ws, kw):
+    # enough channels and columns that the staging moves square blocks of a
+    # vector's lanes (channels equally far apart within a depth tap)
+    rng = np.random.default_rng(xs[1])
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    want = cyconv.reference.conv3d(x, w, **kw)
+    np.testing.assert_allclose(cyconv.conv3d(x, w, **kw), want, rtol=1e-12, atol=1e-12)
