@@ -73,6 +73,17 @@ DIRECT_GRAD_MAX_CHANNELS = 16
 #: channels): they stay in cache while every tile of the block runs over them.
 DIRECT_GRAD_BYTES = 64 << 10
 
+#: Most output channels per work item of the weight gradient vectorised along
+#: the input channels (``wgrad_cl_*``).
+CL_GRAD_CHANNELS = 24
+
+#: Work items per thread that weight gradient aims for (dynamically scheduled:
+#: a thread that lost its core holds up at most one).
+ITEMS_PER_THREAD = 4
+
+#: Pixels of ``dy`` per block of that kernel's sums (whole rows of ``dy``).
+CL_GRAD_PIXELS = 512
+
 #: Multiply-adds per thread below which a backward call uses fewer threads
 #: (a parallel region costs tens of microseconds; this is a few hundred).
 MACS_PER_THREAD = 1 << 22
@@ -558,6 +569,73 @@ def _weight_grad_direct(
     return dw
 
 
+def cl_grad_tile(Cg: int, tiles: Tuple[Tuple[int, int], ...], lanes: int) -> Tuple[int, int, bool]:
+    """``(output channels, input channels, narrow)`` of the register tile of ``wgrad_cl_*``.
+
+    The wide tile unless the narrow one, half as many input channels, leaves
+    fewer lanes idle on a group's ``Cg`` input channels (32 of them on
+    AVX-512 float32: half the wide tile's 64 lanes).
+    """
+    (to_w, tv_w), (to_n, tv_n) = tiles
+    waste_w = -Cg % (tv_w * lanes)
+    waste_n = -Cg % (tv_n * lanes)
+    if waste_n < waste_w:
+        return to_n, tv_n * lanes, True
+    return to_w, tv_w * lanes, False
+
+
+def cl_grad_channels(geo: ConvGeometry, TO: int, CBK: int, nt: int) -> int:
+    """Output channels per work item of ``wgrad_cl_*``: whole tiles of ``TO``.
+
+    As many as :data:`CL_GRAD_CHANNELS` allows (every item reads its block of
+    ``x`` once for all of them), but few enough for :data:`ITEMS_PER_THREAD`
+    items per thread when the channels allow: the items are (group, block of
+    ``CBK`` input channels, block of output channels). The sums do not depend
+    on the blocks.
+    """
+    Og = geo.O // geo.groups
+    tiles = -(-Og // TO)
+    base = geo.groups * -(-(geo.C // geo.groups) // CBK)
+    chunks = min(tiles, -(-ITEMS_PER_THREAD * nt // base)) if nt > 1 else 1
+    per = max(-(-tiles // chunks), 1)
+    return TO * max(1, min(per, CL_GRAD_CHANNELS // TO))
+
+
+def _weight_grad_cl(
+    x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
+) -> np.ndarray:
+    """Weight gradient vectorised along the input channels (``wgrad_cl_*``).
+
+    ``dw[o, c, i, j]`` sums ``dy[n, o, y, x] * xpad[n, y*sh + i*dh, x*sw + j*dw, c]``
+    over images and pixels: ``x`` is laid out zero-padded and channels last,
+    one copy per group (a view when it already is), ``dy`` is read where it
+    lies, in either layout.
+    """
+    k = _dispatch.kernels()
+    f32 = dtype == np.float32
+    G = geo.groups
+    Cg = geo.C // G
+    Hs = (geo.Ho - 1) * geo.sh + (geo.kH - 1) * geo.dh + 1
+    Ws = (geo.Wo - 1) * geo.sw + (geo.kW - 1) * geo.dw + 1
+    g4 = _nchw(gy, geo)
+    if g4.dtype != dtype:
+        g4 = g4.astype(dtype)
+    TO, CBK, narrow = cl_grad_tile(Cg, k.WGRAD_CL_TILES, k.OB_F32_N if f32 else k.OB_F64_N)
+    OBK = cl_grad_channels(geo, TO, CBK, nt)
+    YB = max(1, CL_GRAD_PIXELS // geo.Wo)
+    fields = dict(
+        N=geo.N, O=geo.O, groups=G, Cg=Cg, Hs=Hs, Ws=Ws, Ho=geo.Ho, Wo=geo.Wo,
+        kH=geo.kH, kW=geo.kW, sh=geo.sh, sw=geo.sw, dh=geo.dh, dw=geo.dw,
+        OBK=OBK, YB=YB, narrow=narrow,
+    )  # fmt: skip
+    dw = np.empty((geo.O, Cg, geo.kH, geo.kW), dtype=dtype)
+    fn = k.wgrad_cl_f32 if f32 else k.wgrad_cl_f64
+    with _scratch.scratch((G * geo.N, Hs, Ws * Cg), dtype) as buf:
+        xs = _strips(_nhwc(x, geo), G, 1, Hs, Hs, Ws, geo.pt, geo.pl, dtype, nt, buf)
+        fn(xs.reshape(-1), g4, dw.reshape(-1), fields, nt)
+    return dw
+
+
 def weight_grad(
     x: np.ndarray, gy: np.ndarray, geo: ConvGeometry, dtype: np.dtype, nt: int
 ) -> np.ndarray:
@@ -574,6 +652,8 @@ def weight_grad(
     PB = pointwise_grad_block(geo, np.dtype(dtype).itemsize, lanes)
     if PB:
         return _weight_grad_pointwise(x, gy, geo, PB, dtype, nt)
+    if geo.kH * geo.kW > 1:
+        return _weight_grad_cl(x, gy, geo, dtype, nt)
     return _weight_grad_rows(_nhwc(x, geo), _nchw(gy, geo), geo, dtype, nt)
 
 

@@ -245,6 +245,65 @@ def test_weight_gradient_by_rows_reads_no_pixel_outside_its_sums():
     assert np.all(np.isinf(got[..., 1:]))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "xs,ws,kw",
+    [
+        ((2, 70, 9, 11), (13, 70, 3, 3), dict(padding=1)),  # channel and output-channel tails
+        ((3, 20, 8, 10), (14, 20, 3, 2), dict(padding=((2, 0), (1, 1)))),  # narrow tile
+        ((2, 40, 13, 9), (8, 20, 3, 3), dict(stride=2, padding=1, groups=2)),  # groups, stride 2
+        ((1, 130, 12, 12), (25, 130, 2, 3), dict(dilation=(2, 3), padding="same")),
+        ((2, 17, 6, 7), (7, 17, 5, 5), dict(stride=(1, 2), padding=(2, 0))),
+        ((1, 33, 3, 3), (6, 33, 3, 3), dict(padding=0)),  # a single output pixel
+    ],
+)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_weight_gradient_by_channels(xs, ws, kw, layout, dtype, monkeypatch):
+    def not_here(*args):
+        raise AssertionError("the weight gradient took another path")
+
+    monkeypatch.setattr(_backward, "_weight_grad_rows", not_here)
+    monkeypatch.setattr(_backward, "CL_GRAD_PIXELS", 16)  # several blocks of rows
+    rng = np.random.default_rng(xs[1] * ws[0])
+    x = rng.standard_normal(xs).astype(dtype)
+    geo = cyconv._validate.conv_geometry(
+        xs, ws, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+        kw.get("groups", 1), "NCHW",
+    )  # fmt: skip
+    gy = rng.standard_normal(geo.out_shape).astype(dtype)
+    if layout == "NHWC":
+        xl, gl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), gy.transpose(0, 2, 3, 1)
+    else:
+        xl, gl = x, gy
+    first = None
+    for nt in (1, 2, 3):
+        for cap in (6, 48):  # output channels per item: the sums do not depend on them
+            monkeypatch.setattr(_backward, "CL_GRAD_CHANNELS", cap)
+            got = grad.conv2d_weight(xl, ws, gl, layout=layout, n_threads=nt, **kw)
+            check(got, "conv2d_weight", x, ws, gy, **kw)
+            if first is None:
+                first = got
+            np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+
+
+def test_weight_gradient_by_channels_tiles():
+    # AVX-512 float32 has 16 lanes: the wide tile takes 64 channels, the narrow 32
+    tiles = ((6, 4), (12, 2))
+    assert _backward.cl_grad_tile(64, tiles, 16) == (6, 64, False)
+    assert _backward.cl_grad_tile(256, tiles, 16) == (6, 64, False)
+    assert _backward.cl_grad_tile(32, tiles, 16) == (12, 32, True)
+    assert _backward.cl_grad_tile(80, tiles, 16) == (12, 32, True)  # 16 idle lanes, not 48
+    assert _backward.cl_grad_tile(48, tiles, 16) == (6, 64, False)  # 16 idle either way
+    geo = cyconv._validate.conv_geometry((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1, "NCHW")
+    # one block of input channels: the output channels make the items, 4 per thread
+    assert _backward.cl_grad_channels(geo, 6, 64, 2) == 12
+    assert _backward.cl_grad_channels(geo, 6, 64, 1) == _backward.CL_GRAD_CHANNELS
+    geo = cyconv._validate.conv_geometry((8, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.cl_grad_channels(geo, 6, 64, 2) == _backward.CL_GRAD_CHANNELS
+    geo = cyconv._validate.conv_geometry((1, 64, 9, 9), (4, 64, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.cl_grad_channels(geo, 6, 64, 4) == 6  # at least one tile
+
+
 def _dispatch_kernels():
     from cyconv import _dispatch
 

@@ -31,10 +31,12 @@ typedef double cy_vf64u __attribute__((vector_size(CY_VBYTES), aligned(8), may_a
 #define CY_VECTOR_EXT 1
 static inline cy_vf32 cy_load_f32(const float *p) { return *(const cy_vf32u *)p; }
 static inline void cy_store_f32(float *p, cy_vf32 v) { *(cy_vf32u *)p = v; }
-static inline cy_vf32 cy_splat_f32(float x) { return (cy_vf32){0} + x; }
+/* x in every lane: "x - 0" is x for every x (-0 included), which compilers
+ * fold away, leaving one broadcast ("0 + x" costs an addition first). */
+static inline cy_vf32 cy_splat_f32(float x) { return x - (cy_vf32){0}; }
 static inline cy_vf64 cy_load_f64(const double *p) { return *(const cy_vf64u *)p; }
 static inline void cy_store_f64(double *p, cy_vf64 v) { *(cy_vf64u *)p = v; }
-static inline cy_vf64 cy_splat_f64(double x) { return (cy_vf64){0} + x; }
+static inline cy_vf64 cy_splat_f64(double x) { return x - (cy_vf64){0}; }
 /* cy_keep_*(v): v, pinned in a register.  GCC likes to fold a vector load
  * into every arithmetic instruction that uses it, loading the same memory
  * once per use; passing the loaded value through an empty asm statement
@@ -94,7 +96,7 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
 
 /*
  * cy_store_part_f32/f64(p, v, n): the first n lanes of v to p[0 .. n), for
- * 0 < n < lanes; cy_load_part_f32/f64(p, n): p[0 .. n) in the first n lanes,
+ * 0 <= n <= lanes; cy_load_part_f32/f64(p, n): p[0 .. n) in the first n lanes,
  * zeros in the others.  Memory past p[n - 1] is neither read nor written.
  * Masked moves where the target has them (AVX-512, AVX2), else one element
  * at a time through a vector in memory.
