@@ -362,6 +362,29 @@ def test_weight_gradient_strips(groups, strips, step, span, cols, top, left, dty
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
+    "groups,strips,step,span,cols,top,left",
+    [
+        (1, 1, 9, 9, 37, 0, 0),  # whole rows
+        (2, 2, 3, 5, 40, 1, 2),  # padding on every side, groups, strips sharing rows
+        (1, 3, 2, 4, 20, 0, 5),  # fewer columns read than one square block after the padding
+    ],
+)
+def test_weight_gradient_strips_of_planes_in_square_blocks(
+    groups, strips, step, span, cols, top, left, dtype, rng
+):
+    # NCHW planes, 37 columns and 27 channels per group: square blocks of a
+    # vector's lanes (16 or 8 float32, 8 or 4 float64) with columns and
+    # channels left over, which take the other ways
+    x = rng.standard_normal((2, 27 * groups, 9, 37)).astype(dtype).transpose(0, 2, 3, 1)
+    args = (groups, strips, step, span, cols, top, left, np.dtype(dtype))
+    want = _strips_by_numpy(x, *args[:-1])
+    for nt in (1, 2):
+        out = np.full(want.shape, np.nan, dtype=dtype)
+        np.testing.assert_array_equal(_backward._strips(x, *args, nt, out), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
     "N,O,Ho,Wo,groups,block,rows",
     [
         (2, 40, 6, 7, 1, 32, 6),  # one strip per image; a partial block of output channels
