@@ -295,6 +295,10 @@ def test_weight_gradient_by_channels_tiles():
     assert _backward.cl_grad_tile(80, tiles, 16) == (12, 32, True)  # 16 idle lanes, not 48
     assert _backward.cl_grad_tile(48, tiles, 16) == (6, 64, False)  # 16 idle either way
     geo = cyconv._validate.conv_geometry((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1, "NCHW")
+    assert _backward.uses_cl_grad(geo)
+    for xs, ws in [((50, 8, 8, 8), (16, 8, 3, 3)), ((8, 256, 56, 56), (64, 256, 1, 1))]:
+        small = cyconv._validate.conv_geometry(xs, ws, 1, 1, 1, 1, "NCHW")
+        assert not _backward.uses_cl_grad(small)  # few channels; one tap
     # one block of input channels: the output channels make the items, 4 per thread
     assert _backward.cl_grad_channels(geo, 6, 64, 2) == 12
     assert _backward.cl_grad_channels(geo, 6, 64, 1) == _backward.CL_GRAD_CHANNELS
@@ -318,8 +322,20 @@ def test_strip_rows():
     assert _backward.strip_rows(1, 300) == 1
 
 
-def _strips_by_numpy(x4, groups, strips, step, span, cols, top, left):
+def _strips_by_numpy(x4, groups, strips, step, span, cols, top, left, block=0):
     """What ``_backward._strips`` returns, one strip at a time."""
+    N, H, W, C = x4.shape
+    Cg = C // groups
+    if 0 < block < Cg:  # blocks of channels: each group's, zero-padded, block after block
+        nb = -(-Cg // block)
+        padded = np.zeros((N, H, W, groups, nb * block), dtype=x4.dtype)
+        padded[..., :Cg] = x4.reshape(N, H, W, groups, Cg)
+        blocks = padded.reshape(N, H, W, groups * nb, block)
+        out = [
+            _strips_by_numpy(blocks[..., gb, :], 1, strips, step, span, cols, top, left)
+            for gb in range(groups * nb)
+        ]
+        return np.concatenate(out)
     N, H, W, C = x4.shape
     Cg = C // groups
     rows = max((strips - 1) * step + span, top + H, 1)
@@ -369,18 +385,24 @@ def test_weight_gradient_strips(groups, strips, step, span, cols, top, left, dty
         (1, 3, 2, 4, 20, 0, 5),  # fewer columns read than one square block after the padding
     ],
 )
+@pytest.mark.parametrize("block", [0, 16, 10])
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 def test_weight_gradient_strips_of_planes_in_square_blocks(
-    groups, strips, step, span, cols, top, left, dtype, rng
+    groups, strips, step, span, cols, top, left, block, layout, dtype, rng
 ):
     # NCHW planes, 37 columns and 27 channels per group: square blocks of a
     # vector's lanes (16 or 8 float32, 8 or 4 float64) with columns and
-    # channels left over, which take the other ways
+    # channels left over, which take the other ways; and blocks of channels
+    # (27 = 16 + 11 or 10 + 10 + 7), zeros past the last
     x = rng.standard_normal((2, 27 * groups, 9, 37)).astype(dtype).transpose(0, 2, 3, 1)
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x)
     args = (groups, strips, step, span, cols, top, left, np.dtype(dtype))
-    want = _strips_by_numpy(x, *args[:-1])
+    want = _strips_by_numpy(x, *args[:-1], block)
     for nt in (1, 2):
         out = np.full(want.shape, np.nan, dtype=dtype)
-        np.testing.assert_array_equal(_backward._strips(x, *args, nt, out), want)
+        got = _backward._strips(x, *args, nt, out, block)
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
