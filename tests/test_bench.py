@@ -119,7 +119,7 @@ SMALL_LAYERS = [
 ]
 
 
-@pytest.mark.parametrize("system", ["cyconv_nhwc", "onnxruntime"])
+@pytest.mark.parametrize("system", ["cyconv_nhwc", "cyconv_layer", "onnxruntime"])
 @pytest.mark.parametrize(
     "spec", SMALL_LAYERS, ids=lambda s: f"k{s.get('kh', s['k'])}x{s.get('kw', s['k'])}"
 )
@@ -371,7 +371,7 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert report["settings"]["repeats"] == 1 and report["settings"]["threads"] == [1]
     assert [layer["name"] for layer in report["layers"]] == ["tiny 3x3"]
     records = {r["system"]: r for r in report["results"]}
-    assert set(records) == {"cyconv", "cyconv_nhwc", "numpy_im2col"}
+    assert set(records) == {"cyconv", "cyconv_nhwc", "cyconv_layer", "numpy_im2col"}
     tol = testing.tolerance(np.float32)
     for rec in records.values():
         assert rec["status"] == "ok", rec
@@ -392,7 +392,8 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     lines = markdown.splitlines()
     header = next(line for line in lines if line.startswith("| layer |"))
     assert header == (
-        "| layer | GFLOP | cyconv | cyconv NHWC | NumPy im2col | cyconv / best peer "
+        "| layer | GFLOP | cyconv | cyconv NHWC | cyconv Conv2d | NumPy im2col "
+        "| cyconv / best peer "
         "| cyconv NCHW / best NCHW peer | cyconv NHWC / best NHWC peer "
         "| cyconv % of matmul | cyconv % of FMA peak |"
     )

@@ -91,6 +91,14 @@ static inline void cy_unzip2_f64(const double *restrict src, double *restrict ev
     }
 }
 
+/* cy_prefetch(p): ask for the cache line of p ahead of its use (a hint: no
+ * fault, nothing on compilers without the builtin). */
+#if defined(__GNUC__) || defined(__clang__)
+#define cy_prefetch(p) __builtin_prefetch((p), 0, 3)
+#else
+#define cy_prefetch(p) ((void)(p))
+#endif
+
 #define CY_VL32 ((Py_ssize_t)(sizeof(cy_vf32) / sizeof(float)))
 #define CY_VL64 ((Py_ssize_t)(sizeof(cy_vf64) / sizeof(double)))
 

@@ -274,6 +274,10 @@ def _always(layer: Layer) -> str | None:
     return None
 
 
+def _conv_only(layer: Layer) -> str | None:
+    return "an image filter: no layer" if layer.is_image else None
+
+
 def _image_only(layer: Layer) -> str | None:
     if layer.is_image:
         return None
@@ -297,6 +301,14 @@ def _prepare_cyconv(case: Case, n_threads: int) -> Runner:
         return conv2d(x, w, None, n_threads=n_threads, **kw)
 
     return Runner(fn, _identity)
+
+
+def _prepare_cyconv_layer(case: Case, n_threads: int) -> Runner:
+    # A layer object packs its weights once, when it is made (not timed), as
+    # ONNX Runtime's session does with a model's constant weights.
+    x, kw = case.x, case.layer.conv_kwargs()
+    layer = cyconv_api().Conv2d(case.w, None, n_threads=n_threads, **kw)
+    return Runner(lambda: layer(x), _identity)
 
 
 def _prepare_cyconv_nhwc(case: Case, n_threads: int) -> Runner:
@@ -423,6 +435,15 @@ SYSTEMS: tuple[System, ...] = (
         _prepare_cyconv_nhwc,
         is_cyconv=True,
         layout="NHWC",
+    ),
+    System(
+        "cyconv_layer",
+        "cyconv Conv2d",
+        None,
+        _conv_only,
+        _prepare_cyconv_layer,
+        is_cyconv=True,
+        layout="NCHW",
     ),
     System(
         "cyconv_correlate2d",

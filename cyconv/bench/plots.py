@@ -30,6 +30,7 @@ COLORS = {
     "onnxruntime": "#8172b3",
     "cyconv": "#4c72b0",
     "cyconv_nhwc": "#2a4a7f",
+    "cyconv_layer": "#7f9fd1",
     "cyconv_correlate2d": "#64b5cd",
 }
 
