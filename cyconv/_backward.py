@@ -34,6 +34,10 @@ The weight gradient
     few enough for the weight packing's fast path. 1x1 layers in NCHW (stride
     1, no padding) skip the layout change: blocks of pixels are the input
     channels and the input channels the output pixels (stride = the block).
+    Layers with more than one tap and many input channels per group run on
+    a kernel of their own instead (``wgrad_cl_*``, :func:`uses_cl_grad`):
+    per tap, a product of ``dy`` and the shifted, channels-last ``x``
+    reduced over the pixels, vectorised along the input channels.
     With one input channel per group (depthwise) each (image, channel) pair
     is a plane of the per-channel kernel, summed over the images afterwards.
 """
