@@ -50,7 +50,7 @@ from typing import Callable, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from . import _dispatch, _execute, _scratch
-from ._plan import MixingPlan, conv_macs, plan_conv, uses_packed_weights
+from ._plan import ITEMS_PER_THREAD, MixingPlan, conv_macs, plan_conv, uses_packed_weights
 from ._validate import ConvGeometry, conv2d_call
 
 #: Most kernel taps (rows x columns of ``dy``) per input channel of the weight
@@ -80,10 +80,6 @@ DIRECT_GRAD_BYTES = 64 << 10
 #: Most output channels per work item of the weight gradient vectorised along
 #: the input channels (``wgrad_cl_*``).
 CL_GRAD_CHANNELS = 24
-
-#: Work items per thread that weight gradient aims for (dynamically scheduled:
-#: a thread that lost its core holds up at most one).
-ITEMS_PER_THREAD = 4
 
 #: Pixels of ``dy`` per block of that kernel's sums (whole rows of ``dy``).
 CL_GRAD_PIXELS = 512
@@ -615,10 +611,10 @@ def cl_grad_channels(geo: ConvGeometry, TO: int, CBK: int, nt: int) -> int:
     """Output channels per work item of ``wgrad_cl_*``: whole tiles of ``TO``.
 
     As many as :data:`CL_GRAD_CHANNELS` allows (every item reads its block of
-    ``x`` once for all of them), but few enough for :data:`ITEMS_PER_THREAD`
-    items per thread when the channels allow: the items are (group, block of
-    ``CBK`` input channels, block of output channels). The sums do not depend
-    on the blocks.
+    ``x`` once for all of them), but few enough for
+    :data:`cyconv._plan.ITEMS_PER_THREAD` items per thread when the channels
+    allow: the items are (group, block of ``CBK`` input channels, block of
+    output channels). The sums do not depend on the blocks.
     """
     Og = geo.O // geo.groups
     tiles = -(-Og // TO)

@@ -194,6 +194,25 @@ def test_pointwise_weight_gradient(N, C, O, H, W, groups, budget, dtype, monkeyp
         np.testing.assert_array_equal(got, first)  # bitwise for every thread count
 
 
+def _weight_grad_case(xs, ws, kw, dtype):
+    """``(x, dy, geometry)`` of a weight-gradient case, NCHW, seeded by its shapes."""
+    rng = np.random.default_rng(xs[1] * ws[0])
+    x = rng.standard_normal(xs).astype(dtype)
+    geo = cyconv._validate.conv_geometry(
+        xs, ws, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+        kw.get("groups", 1), "NCHW",
+    )  # fmt: skip
+    return x, rng.standard_normal(geo.out_shape).astype(dtype), geo
+
+
+def _same_as_first(got, first, x, ws, gy, kw):
+    """Check ``got`` against the reference and bitwise against ``first`` (if any); the first."""
+    check(got, "conv2d_weight", x, ws, gy, **kw)
+    if first is not None:
+        np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+    return got if first is None else first
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "xs,ws,kw",
@@ -209,13 +228,7 @@ def test_pointwise_weight_gradient(N, C, O, H, W, groups, budget, dtype, monkeyp
 def test_weight_gradient_by_rows(xs, ws, kw, layout, dtype, monkeypatch):
     monkeypatch.setattr(_backward, "DIRECT_GRAD_MAX_CHANNELS", 20)
     monkeypatch.setattr(_backward, "DIRECT_GRAD_BYTES", 2 << 10)  # several row blocks
-    rng = np.random.default_rng(xs[1] * ws[0])
-    x = rng.standard_normal(xs).astype(dtype)
-    geo = cyconv._validate.conv_geometry(
-        xs, ws, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
-        kw.get("groups", 1), "NCHW",
-    )  # fmt: skip
-    gy = rng.standard_normal(geo.out_shape).astype(dtype)
+    x, gy, geo = _weight_grad_case(xs, ws, kw, dtype)
     lanes = (_dispatch_kernels().OB_F32_N if np.dtype(dtype) == np.float32 else
              _dispatch_kernels().OB_F64_N)  # fmt: skip
     assert _backward.uses_direct_grad(geo, lanes) == (geo.Wo >= lanes)
@@ -226,10 +239,7 @@ def test_weight_gradient_by_rows(xs, ws, kw, layout, dtype, monkeypatch):
     first = None
     for nt in (1, 2, 3):
         got = grad.conv2d_weight(xl, ws, gl, layout=layout, n_threads=nt, **kw)
-        check(got, "conv2d_weight", x, ws, gy, **kw)
-        if first is None:
-            first = got
-        np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+        first = _same_as_first(got, first, x, ws, gy, kw)
 
 
 def test_weight_gradient_by_rows_reads_no_pixel_outside_its_sums():
@@ -264,13 +274,7 @@ def test_weight_gradient_by_channels(xs, ws, kw, layout, dtype, monkeypatch):
 
     monkeypatch.setattr(_backward, "_weight_grad_rows", not_here)
     monkeypatch.setattr(_backward, "CL_GRAD_PIXELS", 16)  # several blocks of rows
-    rng = np.random.default_rng(xs[1] * ws[0])
-    x = rng.standard_normal(xs).astype(dtype)
-    geo = cyconv._validate.conv_geometry(
-        xs, ws, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
-        kw.get("groups", 1), "NCHW",
-    )  # fmt: skip
-    gy = rng.standard_normal(geo.out_shape).astype(dtype)
+    x, gy, _ = _weight_grad_case(xs, ws, kw, dtype)
     if layout == "NHWC":
         xl, gl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), gy.transpose(0, 2, 3, 1)
     else:
@@ -280,10 +284,7 @@ def test_weight_gradient_by_channels(xs, ws, kw, layout, dtype, monkeypatch):
         for cap in (6, 48):  # output channels per item: the sums do not depend on them
             monkeypatch.setattr(_backward, "CL_GRAD_CHANNELS", cap)
             got = grad.conv2d_weight(xl, ws, gl, layout=layout, n_threads=nt, **kw)
-            check(got, "conv2d_weight", x, ws, gy, **kw)
-            if first is None:
-                first = got
-            np.testing.assert_array_equal(got, first)  # bitwise for every thread count
+            first = _same_as_first(got, first, x, ws, gy, kw)
 
 
 def test_weight_gradient_by_channels_tiles():
